@@ -1,0 +1,263 @@
+"""The output folder: one complete set of sixteen views with its cameras (docs/contracts.md §2).
+
+A set is written into a hidden sibling folder `.<name>.partial-<random>` and renamed to its
+final name only when every file is there, so whoever watches the output directory never sees a
+half-written set; on any failure the partial folder is removed.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from . import cameras
+
+FORMAT_NAME = "glimpse3d-syncdreamer-views"
+FORMAT_VERSION = 1
+VIEW_SIZE = cameras.IMAGE_SIZE
+VIEW_FILES = tuple(cameras.view_file_name(i) for i in range(cameras.VIEW_COUNT))
+INPUT_FILE = "input.png"
+GRID_FILE = "grid.png"
+CAMERAS_FILE = "cameras.json"
+TRANSFORMS_FILE = "transforms.json"
+SET_FILES = (*VIEW_FILES, INPUT_FILE, GRID_FILE, CAMERAS_FILE, TRANSFORMS_FILE)
+GRID_COLUMNS = 4
+
+RANDOM_WEIGHTS_WARNING = (
+    "RANDOM WEIGHTS: these views come from a model without trained weights and show noise, "
+    "not your object. Give the server a SyncDreamer checkpoint to get real views."
+)
+
+# what cameras.json must say about the model and the generation (docs/contracts.md §2)
+MODEL_KEYS = ("name", "config", "checkpoint", "checkpoint_sha256", "random_weights")
+GENERATION_KEYS = ("seed", "steps", "cfg_scale", "elevation_deg", "crop_size", "sampler", "eta",
+                   "precision", "device", "batch_view_num", "sample_index", "sample_count",
+                   "input_file", "background", "created")
+METADATA_KEYS = ("model", "generation", "warning")
+
+
+# ---- images -------------------------------------------------------------------------------
+
+def model_output_to_views(decoded) -> list:
+    """PIL RGB views from one sample of decoded model output, (16, 3, H, W) floats in about [-1, 1].
+
+    As the reference's generate.py: clamp to [-1, 1], (x + 1) / 2, times 255, truncate to uint8.
+    Accepts a numpy array or anything numpy can read (a CPU tensor).
+    """
+    array = np.asarray(decoded, dtype=np.float32)
+    if array.ndim != 4 or array.shape[0] != cameras.VIEW_COUNT or array.shape[1] != 3:
+        raise ValueError(f"expected decoded views of shape (16, 3, H, W), got {array.shape}")
+    if not np.isfinite(array).all():
+        raise RuntimeError("the model produced NaN or infinite values; this usually means half precision "
+                           "overflowed: run again with float32 precision")
+    array = (np.clip(array, -1.0, 1.0) + 1.0) * 0.5
+    pixels = (array.transpose(0, 2, 3, 1) * 255.0).astype(np.uint8)
+    return [Image.fromarray(view) for view in pixels]
+
+
+def _check_views(views) -> list:
+    views = list(views)
+    if len(views) != cameras.VIEW_COUNT:
+        raise ValueError(f"a view set has {cameras.VIEW_COUNT} views, got {len(views)}")
+    for index, view in enumerate(views):
+        _check_square_rgb(view, f"view {index}")
+    return views
+
+
+def _check_square_rgb(image, what: str) -> None:
+    if not isinstance(image, Image.Image):
+        raise ValueError(f"{what} must be a PIL image, got {type(image).__name__}")
+    if image.mode != "RGB" or image.size != (VIEW_SIZE, VIEW_SIZE):
+        raise ValueError(f"{what} must be RGB {VIEW_SIZE}x{VIEW_SIZE}, got {image.mode} "
+                         f"{image.size[0]}x{image.size[1]}")
+
+
+def make_grid(views, columns: int = GRID_COLUMNS) -> Image.Image:
+    """Contact sheet of the views, row-major, view 0 top left (4x4 of 256 px = 1024x1024)."""
+    views = _check_views(views)
+    rows = -(-len(views) // columns)
+    grid = Image.new("RGB", (columns * VIEW_SIZE, rows * VIEW_SIZE), (255, 255, 255))
+    for index, view in enumerate(views):
+        row, column = divmod(index, columns)
+        grid.paste(view, (column * VIEW_SIZE, row * VIEW_SIZE))
+    return grid
+
+
+def strip_from_views(views) -> Image.Image:
+    """The reference's output image: the 16 views side by side, 4096 wide and 256 high."""
+    views = _check_views(views)
+    strip = Image.new("RGB", (len(views) * VIEW_SIZE, VIEW_SIZE))
+    for index, view in enumerate(views):
+        strip.paste(view, (index * VIEW_SIZE, 0))
+    return strip
+
+
+def views_from_strip(strip: Image.Image) -> list:
+    """The 16 views of a reference output image (view i in columns 256*i .. 256*i + 255)."""
+    expected = (cameras.VIEW_COUNT * VIEW_SIZE, VIEW_SIZE)
+    if strip.size != expected:
+        raise ValueError(f"a SyncDreamer strip is {expected[0]}x{expected[1]} pixels, "
+                         f"got {strip.size[0]}x{strip.size[1]}")
+    strip = strip.convert("RGB")
+    return [strip.crop((i * VIEW_SIZE, 0, (i + 1) * VIEW_SIZE, VIEW_SIZE)) for i in range(cameras.VIEW_COUNT)]
+
+
+# ---- cameras.json ---------------------------------------------------------------------------
+
+def build_cameras_json(metadata: dict) -> dict:
+    """The content of cameras.json from `metadata` = {"model": {...}, "generation": {...}, "warning": ...}.
+
+    `model` and `generation` must hold at least the contract's keys (extra keys are kept);
+    `generation["created"]` defaults to now (UTC). A set from random weights always carries
+    the RANDOM WEIGHTS warning.
+    """
+    unknown = sorted(set(metadata) - set(METADATA_KEYS))
+    if unknown:
+        raise ValueError(f"unknown metadata key(s) {unknown}; cameras.json takes {list(METADATA_KEYS)}")
+    model = dict(metadata.get("model") or {})
+    generation = dict(metadata.get("generation") or {})
+    generation.setdefault("created", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    for what, given, required in (("model", model, MODEL_KEYS), ("generation", generation, GENERATION_KEYS)):
+        missing = [key for key in required if key not in given]
+        if missing:
+            raise ValueError(f"metadata[{what!r}] lacks {missing} (docs/contracts.md §2)")
+    if not isinstance(model["random_weights"], bool):
+        raise ValueError(f"metadata['model']['random_weights'] must be true or false, got {model['random_weights']!r}")
+    warning = metadata.get("warning")
+    if model["random_weights"] and not (warning or "").startswith("RANDOM WEIGHTS"):
+        warning = RANDOM_WEIGHTS_WARNING + (f" {warning}" if warning else "")
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "warning": warning,
+        "model": model,
+        "generation": generation,
+        "image_size": [VIEW_SIZE, VIEW_SIZE],
+        "views": cameras.cameras_json_views(VIEW_FILES),
+    }
+
+
+def _write_json(path: Path, content: dict) -> None:
+    # allow_nan=False: a NaN in the metadata is a bug, and other tools cannot read it
+    path.write_text(json.dumps(content, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+# ---- writing a set ----------------------------------------------------------------------------
+
+def _looks_like_view_set(folder: Path) -> bool:
+    return (folder / CAMERAS_FILE).is_file()
+
+
+def _refuse_existing(dest: Path, overwrite: bool) -> None:
+    if not (dest.exists() or dest.is_symlink()):
+        return
+    if not overwrite:
+        raise FileExistsError(f"{dest} already exists; choose another output folder or allow overwriting")
+    if not dest.is_dir() or dest.is_symlink() or not (_looks_like_view_set(dest) or not any(dest.iterdir())):
+        # never delete something that we did not write
+        raise FileExistsError(f"{dest} exists and is not a view set (no {CAMERAS_FILE}); "
+                              "it is left alone: choose another output folder")
+
+
+def write_view_set(dest, views, input_image: Image.Image, metadata: dict, overwrite: bool = False) -> Path:
+    """Write one complete view set to the folder `dest` and return its absolute path.
+
+    `views`: 16 PIL RGB 256x256 images (view i at azimuth 22.5 * i); `input_image`: the
+    preprocessed 256x256 RGB input; `metadata`: see `build_cameras_json`. An existing set at
+    `dest` is refused unless `overwrite`, then replaced as a whole.
+    """
+    dest = Path(dest).expanduser().absolute()
+    if dest.name in ("", ".", ".."):
+        raise ValueError(f"not a folder name for a view set: {dest}")
+    views = _check_views(views)
+    _check_square_rgb(input_image, "the input image")
+    cameras_content = build_cameras_json(metadata)
+    _refuse_existing(dest, overwrite)
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    partial = dest.parent / f".{dest.name}.partial-{secrets.token_hex(4)}"
+    partial.mkdir()
+    try:
+        for name, view in zip(VIEW_FILES, views):
+            view.save(partial / name, format="PNG")
+        input_image.save(partial / INPUT_FILE, format="PNG")
+        make_grid(views).save(partial / GRID_FILE, format="PNG")
+        _write_json(partial / TRANSFORMS_FILE, cameras.transforms_json(VIEW_FILES))
+        _write_json(partial / CAMERAS_FILE, cameras_content)  # last: its presence marks a set
+        _move_into_place(partial, dest, overwrite)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return dest
+
+
+def _move_into_place(partial: Path, dest: Path, overwrite: bool) -> None:
+    _refuse_existing(dest, overwrite)  # again: another writer may have been quicker
+    if not dest.exists():
+        try:
+            os.rename(partial, dest)
+        except OSError as error:
+            raise FileExistsError(f"could not move the new set to {dest}: {error}") from error
+        return
+    old = dest.parent / f".{dest.name}.old-{secrets.token_hex(4)}"
+    os.rename(dest, old)
+    try:
+        os.rename(partial, dest)
+    except BaseException:
+        os.rename(old, dest)  # put the previous set back
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# ---- reading a set ----------------------------------------------------------------------------
+
+@dataclass
+class ViewSet:
+    """A view set on disk, as `read_view_set` found it."""
+
+    folder: Path
+    cameras: dict
+    transforms: dict
+    view_paths: list
+    input_path: Path
+    grid_path: Path
+
+    def load_views(self) -> list:
+        """The 16 views as PIL RGB images."""
+        views = []
+        for path in self.view_paths:
+            with Image.open(path) as image:
+                views.append(image.convert("RGB"))
+        return views
+
+
+def read_view_set(folder) -> ViewSet:
+    """Read and check the folder of one view set (for tests and tools)."""
+    folder = Path(folder).expanduser().absolute()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no view set folder at {folder}")
+    cameras_path = folder / CAMERAS_FILE
+    if not cameras_path.is_file():
+        raise ValueError(f"{folder} is not a view set: it has no {CAMERAS_FILE}")
+    try:
+        content = json.loads(cameras_path.read_text(encoding="utf-8"))
+        transforms = json.loads((folder / TRANSFORMS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{folder}: cannot read its JSON files ({error})") from error
+    if content.get("format") != FORMAT_NAME:
+        raise ValueError(f"{cameras_path} is not a {FORMAT_NAME} file (format {content.get('format')!r})")
+    if not isinstance(content.get("format_version"), int) or content["format_version"] > FORMAT_VERSION:
+        raise ValueError(f"{cameras_path} has format_version {content.get('format_version')!r}; this reader "
+                         f"knows version {FORMAT_VERSION} and older: update the tool that reads it")
+    view_paths = [folder / view["file"] for view in content["views"]]
+    missing = [path.name for path in (*view_paths, folder / INPUT_FILE, folder / GRID_FILE) if not path.is_file()]
+    if missing:
+        raise ValueError(f"{folder} is incomplete: {', '.join(missing)} missing")
+    return ViewSet(folder, content, transforms, view_paths, folder / INPUT_FILE, folder / GRID_FILE)
