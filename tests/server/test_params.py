@@ -1,0 +1,42 @@
+"""Parameter checks: defaults, accepted values, and refusals with a message."""
+import pytest
+
+from inference_server.errors import InputError
+from inference_server.params import GenerationParams, parse_params
+
+
+def test_defaults_and_accepted_values():
+    assert parse_params({}) == GenerationParams()
+    params = parse_params({"elevation": 0, "crop_size": -1, "cfg_scale": 3, "steps": 1, "seed": 7,
+                           "samples": 16, "batch_views": 4, "background": "keep",
+                           "use_posterior_mean": True})
+    assert params.elevation == 0.0 and isinstance(params.elevation, float)
+    assert (params.crop_size, params.steps, params.samples, params.batch_views) == (-1, 1, 16, 4)
+    assert parse_params({"steps": 20.0}).steps == 20  # JSON numbers may come as floats
+    assert parse_params({"elevation": 80}).warnings()  # accepted, but said to be unusual
+    assert parse_params({"output_dir": "/x"}, extra_names=("output_dir",)) == GenerationParams()
+
+
+@pytest.mark.parametrize("raw, words", [
+    ({"elevation": 91}, "'elevation' must be between -90 and 90"),
+    ({"elevation": float("nan")}, "'elevation' must be between"),
+    ({"elevation": "30"}, "'elevation' must be a number"),
+    ({"crop_size": 10}, "'crop_size' must be -1 (no crop) or between 64 and 256"),
+    ({"crop_size": 300}, "'crop_size' must be between -1 and 256"),
+    ({"cfg_scale": -1}, "'cfg_scale' must be between 0 and 20"),
+    ({"steps": 0}, "'steps' must be between 1 and 1000"),
+    ({"steps": 2.5}, "'steps' must be a whole number"),
+    ({"steps": True}, "'steps' must be a whole number"),
+    ({"seed": -1}, "'seed' must be between 0"),
+    ({"samples": 17}, "'samples' must be between 1 and 16"),
+    ({"batch_views": 0}, "'batch_views' must be between 1 and 16"),
+    ({"background": "green"}, "'background' must be one of auto, keep, remove"),
+    ({"use_posterior_mean": "yes"}, "'use_posterior_mean' must be true or false"),
+    ({"colour": 1}, "unknown parameter(s): colour"),
+    ([1, 2], "'params' must be a JSON object"),
+])
+def test_refusals_say_what_is_wrong(raw, words):
+    with pytest.raises(InputError) as caught:
+        parse_params(raw)
+    assert words in caught.value.message
+    assert caught.value.http_status == 400
