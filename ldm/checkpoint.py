@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import secrets
+import stat
 import struct
 import time
 import zipfile
@@ -64,14 +65,8 @@ class CheckpointInfo:
 
 
 # --------------------------------------------------------------------------- where the file is
-
-
-def default_checkpoint_locations() -> list[Path]:
-    """Where the checkpoint is looked for when no path is given, in order."""
-    places = [REPO_ROOT / "ckpt", USER_CACHE_DIR.expanduser()]
-    stem = Path(CHECKPOINT_FILENAME).stem
-    return [place / name for place in places
-            for name in (stem + ".safetensors", CHECKPOINT_FILENAME)]
+# Searching default locations is the server's job (inference_server.checkpoints); here a path is
+# given and only its absence is reported, with how to get the file.
 
 
 def how_to_get_checkpoint() -> str:
@@ -81,18 +76,14 @@ def how_to_get_checkpoint() -> str:
             f"{USER_CACHE_DIR.expanduser() / CHECKPOINT_FILENAME}.")
 
 
-def missing_checkpoint_message(looked_at: list[Path]) -> str:
-    where = "\n".join(f"  - {p}" for p in looked_at)
-    return f"SyncDreamer checkpoint not found. Looked at:\n{where}\n{how_to_get_checkpoint()}"
-
-
-def find_checkpoint(path: str | os.PathLike | None = None) -> Path:
-    """The given path if it exists, else the first default location that exists."""
-    candidates = [Path(path).expanduser()] if path is not None else default_checkpoint_locations()
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate.resolve()
-    raise CheckpointError(missing_checkpoint_message([c.absolute() for c in candidates]))
+def _existing_file(path: str | os.PathLike) -> Path:
+    """The path as an absolute Path; CheckpointError saying where we looked if it is no file."""
+    candidate = Path(path).expanduser()
+    if candidate.is_file():
+        return candidate.resolve()
+    what = "is a folder, not a file" if candidate.is_dir() else "does not exist"
+    raise CheckpointError(f"SyncDreamer checkpoint not found: looked at {candidate.absolute()}, "
+                          f"which {what}. {how_to_get_checkpoint()}")
 
 
 # --------------------------------------------------------------------------- reading files
@@ -100,7 +91,7 @@ def find_checkpoint(path: str | os.PathLike | None = None) -> Path:
 
 def detect_format(path: str | os.PathLike) -> str:
     """Checkpoint format from the file's first bytes (not its name); CheckpointError if none."""
-    path = find_checkpoint(path)
+    path = _existing_file(path)
     size = path.stat().st_size
     try:
         with open(path, "rb") as f:
@@ -148,7 +139,7 @@ def read_state_dict(path: str | os.PathLike, trust_pickle: bool = False) -> dict
 
 
 def _read(path, trust_pickle: bool) -> tuple[dict[str, torch.Tensor], str]:
-    path = find_checkpoint(path)
+    path = _existing_file(path)
     fmt = detect_format(path)
     if fmt == FORMAT_SAFETENSORS:
         return _read_safetensors(path), fmt
@@ -345,7 +336,7 @@ def _materialise_nonpersistent(model: nn.Module) -> None:
 def load_checkpoint(model: nn.Module, path: str | os.PathLike, assign: bool | None = None) -> CheckpointInfo:
     """Read a `.ckpt`/`.pt`/`.safetensors` file and load it strictly into `model`."""
     start = time.perf_counter()
-    found = find_checkpoint(path)
+    found = _existing_file(path)
     state_dict, fmt = _read(found, trust_pickle=False)
     try:
         info = load_state_dict_strict(model, state_dict, assign=assign)
@@ -372,7 +363,7 @@ def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, half: boo
     from safetensors import safe_open
     from safetensors.torch import save_file
 
-    src_path = find_checkpoint(src)
+    src_path = _existing_file(src)
     dst_path = Path(dst).expanduser().absolute()
     if dst_path.suffix != ".safetensors":
         raise CheckpointError(f"Convert writes .safetensors files; name the output "
@@ -394,6 +385,8 @@ def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, half: boo
     partial = dst_path.with_name(f".{dst_path.name}.partial-{secrets.token_hex(4)}")
     try:
         save_file(tensors, str(partial), metadata=metadata)
+        # safetensors writes owner-only files; give the result the source's permissions instead
+        os.chmod(partial, stat.S_IMODE(src_path.stat().st_mode))
         with safe_open(str(partial), framework="pt") as written:
             if len(list(written.keys())) != len(tensors):
                 raise CheckpointError(f"Writing {dst_path} produced an incomplete file.")
