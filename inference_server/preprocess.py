@@ -1,0 +1,125 @@
+"""The input image as SyncDreamer expects it: 256x256 RGB, object centred, on white.
+
+This follows the reference's `prepare_inputs` (reference/syncdreamer_facts.md §6.1-6.3) step
+by step, including its quirks (PIL's exclusive crop box drops the last foreground row and
+column; the scaled size is truncated), so that the model sees what it saw in the reference.
+One deliberate difference: an RGB image without alpha gets white, not black, padding.
+"""
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from .errors import InputError
+from .images import has_useful_alpha, normalize_mode
+
+MODEL_INPUT_SIZE = 256
+NO_CROP = -1
+CROP_SIZE_RANGE = (64, 256)
+BACKGROUND_CHOICES = ("auto", "keep", "remove")
+
+# what was used as the object's mask: recorded in cameras.json as generation.background
+BACKGROUND_FROM_ALPHA = "alpha"
+BACKGROUND_REMOVED = "rembg"
+BACKGROUND_KEPT = "keep"
+
+
+def check_crop_size(crop_size) -> int:
+    """`crop_size` as an int if it is -1 (no crop) or 64..256; InputError otherwise."""
+    low, high = CROP_SIZE_RANGE
+    if isinstance(crop_size, bool) or not isinstance(crop_size, int) or not (
+            crop_size == NO_CROP or low <= crop_size <= high):
+        raise InputError(f"crop_size must be -1 (no crop) or a whole number from {low} to {high}, "
+                         f"got {crop_size!r}; 200 suits most objects", code="bad_parameter")
+    return crop_size
+
+
+def background_source(image: Image.Image, background: str = "auto") -> str:
+    """Where the object's mask will come from for this image and `background` choice.
+
+    "auto": the image's own alpha when it has transparency, otherwise background removal;
+    "keep": the image as it is; "remove": always background removal.
+    Returns BACKGROUND_FROM_ALPHA, BACKGROUND_REMOVED or BACKGROUND_KEPT.
+    """
+    if background not in BACKGROUND_CHOICES:
+        raise InputError(f"background must be one of {', '.join(BACKGROUND_CHOICES)}, got {background!r}",
+                         code="bad_parameter")
+    if background == "remove":
+        return BACKGROUND_REMOVED
+    if background == "keep":
+        return BACKGROUND_FROM_ALPHA if has_useful_alpha(image) else BACKGROUND_KEPT
+    return BACKGROUND_FROM_ALPHA if has_useful_alpha(image) else BACKGROUND_REMOVED
+
+
+def preprocess_for_syncdreamer(image: Image.Image, crop_size: int = 200, background: str = "auto",
+                               rembg_model=None) -> Image.Image:
+    """The 256x256 RGB image that the model sees, composited on white.
+
+    `crop_size` 64..256: the object (alpha > 0) is cropped, scaled so that its longer side is
+    `crop_size` pixels, and centred. -1: the whole image is padded to a square and scaled to 256.
+    `background`: see `background_source`. `rembg_model`: path of the background-removal model
+    file (default: u2net.onnx in rembg's model folder).
+    """
+    check_crop_size(crop_size)
+    image = normalize_mode(image)
+    source = background_source(image, background)
+    if source == BACKGROUND_REMOVED:
+        from .segmentation import segment_foreground  # lazily: rembg is slow to import
+
+        image = segment_foreground(composite_on_white(image) if image.mode == "RGBA" else image,
+                                   model_path=rembg_model)
+    rgba = image.convert("RGBA")  # an opaque RGB image counts as all object
+    if rgba.getchannel("A").getextrema()[1] == 0:
+        if source == BACKGROUND_REMOVED:
+            raise InputError("background removal found no object in this image. Send an RGBA image with a "
+                             "transparent background, or use background \"keep\"", code="empty_object")
+        raise InputError("the image is fully transparent: there is no object to show the model. Send an image "
+                         "whose object is opaque, or use background \"remove\" on a photo", code="empty_object")
+    if crop_size == NO_CROP:
+        framed = _pad_to_square(rgba).resize((MODEL_INPUT_SIZE, MODEL_INPUT_SIZE), Image.Resampling.BICUBIC)
+    else:
+        framed = _crop_and_centre(rgba, crop_size)
+    return composite_on_white(framed)
+
+
+def _crop_and_centre(rgba: Image.Image, crop_size: int) -> Image.Image:
+    alpha = np.asarray(rgba.getchannel("A"))
+    rows = np.flatnonzero(alpha.max(axis=1) > 0)
+    columns = np.flatnonzero(alpha.max(axis=0) > 0)
+    left, top, right, bottom = columns[0], rows[0], columns[-1], rows[-1]
+    # the reference's box (min, min, max, max) is exclusive at max: keep that, but never empty
+    box = (int(left), int(top), int(max(right, left + 1)), int(max(bottom, top + 1)))
+    cropped = rgba.crop(box)
+    width, height = cropped.size
+    scale = crop_size / max(width, height)
+    size = (max(1, int(scale * width)), max(1, int(scale * height)))
+    resized = cropped.resize(size, Image.Resampling.BICUBIC)
+    canvas = Image.new("RGBA", (MODEL_INPUT_SIZE, MODEL_INPUT_SIZE), (0, 0, 0, 0))
+    canvas.paste(resized, ((MODEL_INPUT_SIZE - size[0]) // 2, (MODEL_INPUT_SIZE - size[1]) // 2))
+    return canvas
+
+
+def _pad_to_square(rgba: Image.Image) -> Image.Image:
+    side = max(rgba.size)
+    canvas = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    canvas.paste(rgba, ((side - rgba.width) // 2, (side - rgba.height) // 2))
+    return canvas
+
+
+def composite_on_white(image: Image.Image) -> Image.Image:
+    """RGB of `image` over a white background: rgb * alpha + (1 - alpha), as the reference."""
+    if image.mode != "RGBA":
+        return image.convert("RGB")
+    values = np.asarray(image, dtype=np.float32) / 255.0
+    alpha = values[..., 3:]
+    rgb = values[..., :3] * alpha + (1.0 - alpha)
+    return Image.fromarray(np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8))
+
+
+def to_model_input(image: Image.Image) -> np.ndarray:
+    """The model's input array: float32 (3, 256, 256) in [-1, 1] (channels first)."""
+    if image.mode != "RGB" or image.size != (MODEL_INPUT_SIZE, MODEL_INPUT_SIZE):
+        raise ValueError(f"expected the preprocessed RGB {MODEL_INPUT_SIZE}x{MODEL_INPUT_SIZE} image, "
+                         f"got {image.mode} {image.size[0]}x{image.size[1]}")
+    values = np.asarray(image, dtype=np.float32) / 255.0
+    return np.ascontiguousarray((values * 2.0 - 1.0).transpose(2, 0, 1))
