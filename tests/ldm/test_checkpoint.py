@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 from safetensors import safe_open
-from torch import nn
 
+import ldm
 from ldm.checkpoint import CheckpointError, convert_checkpoint, load_checkpoint, read_state_dict
-from ldm.modules.autoencoder import AutoencoderKL
-from ldm.modules.clip_vision import CLIP_MEAN, CLIP_STD, CLIPImageEncoder, clip_encoder_kwargs
+from ldm.modules.clip_vision import CLIP_MEAN, CLIP_STD
 
+# CLIP text-side leftovers as the reference saves them (values and shapes are arbitrary here).
 TEXT_LEFTOVERS = {
     "clip_image_encoder.model.token_embedding.weight": (16, 64),
     "clip_image_encoder.model.positional_embedding": (8, 64),
@@ -26,26 +25,15 @@ TEXT_LEFTOVERS = {
 
 
 @pytest.fixture(scope="module")
-def tiny_config(shared_dir):
-    golden = Path(os.environ.get("GLIMPSE_GOLDEN_DIR", shared_dir / "golden" / "tiny"))
-    return OmegaConf.load(golden / "tiny_config.yaml")
-
-
-class TinyParts(nn.Module):
-    """The VAE and CLIP at golden tiny sizes plus a top-level buffer, keyed as in the full model."""
-
-    def __init__(self, config):
-        super().__init__()
-        self.first_stage_model = AutoencoderKL(config.model.params.first_stage_ddconfig)
-        self.clip_image_encoder = CLIPImageEncoder(**clip_encoder_kwargs(config.tiny_clip))
-        self.register_buffer("alphas_cumprod", torch.linspace(0.999, 0.005, 1000))
+def golden_dir(shared_dir) -> Path:
+    return Path(os.environ.get("GLIMPSE_GOLDEN_DIR", shared_dir / "golden" / "tiny"))
 
 
 @pytest.fixture
-def make_model(tiny_config):
+def make_model(golden_dir):
+    """The tiny SyncDreamer (golden config, random weights) as ldm.build_model makes it."""
     def make(device="cpu", dtype=torch.float32):
-        with torch.device(device):
-            return TinyParts(tiny_config).to(dtype)
+        return ldm.build_model(golden_dir / "tiny_config.yaml", device=device, dtype=dtype)
     return make
 
 
@@ -178,6 +166,20 @@ def test_meta_model_in_half_precision_gets_half_weights(tmp_path, make_model, so
     weight = model.first_stage_model.encoder.conv_in.weight
     assert weight.dtype == torch.float16 and not weight.is_meta
     assert torch.equal(weight, source_state["first_stage_model.encoder.conv_in.weight"].half())
+    # the model keeps its schedule in float32; the loader casts per tensor, to the model's dtype
+    assert torch.equal(model.alphas_cumprod, source_state["alphas_cumprod"])
+
+
+def test_golden_tiny_state_dict_loads_strictly_into_the_built_model(golden_dir, make_model):
+    path = golden_dir / "tiny_state_dict.pt"
+    golden = torch.load(path, weights_only=True)
+    for device in ("cpu", "meta"):
+        model = make_model(device=device)
+        info = load_checkpoint(model, path)
+        assert info.num_keys == len(golden) and sorted(info.dropped_keys) == sorted(TEXT_LEFTOVERS)
+        loaded = model.state_dict()
+        assert set(loaded) == set(golden) - set(TEXT_LEFTOVERS)
+        assert all(torch.equal(value, golden[key]) for key, value in loaded.items())
 
 
 # --------------------------------------------------------------------------- errors a person sees
@@ -236,7 +238,7 @@ def test_zip_archive_is_not_mistaken_for_a_checkpoint(tmp_path, make_model):
 
 
 def test_file_of_another_model_counts_and_names_keys(tmp_path, make_model, source_state):
-    other = {"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(2)}
+    other = {"cond_stage_model.transformer.text_model.embeddings.token_embedding.weight": torch.zeros(2)}
     other.update({k: v for k, v in source_state.items() if not k.startswith("first_stage_model.decoder.")})
     path = tmp_path / "other.ckpt"
     torch.save({"state_dict": other}, path)
@@ -246,7 +248,7 @@ def test_file_of_another_model_counts_and_names_keys(tmp_path, make_model, sourc
     message = str(err.value)
     assert f"{len(missing)} of the model's" in message and missing[0] in message
     assert "1 keys in the file are not in the model" in message
-    assert "model.diffusion_model.input_blocks.0.0.weight" in message
+    assert "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight" in message
 
 
 def test_wrong_shape_names_key_and_both_shapes(tmp_path, make_model, source_state):
