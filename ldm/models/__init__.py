@@ -1,0 +1,4 @@
+"""Models: SyncDreamer and its builder."""
+from ldm.models.syncdreamer import Conditioning, SyncDreamer, build_model
+
+__all__ = ["Conditioning", "SyncDreamer", "build_model"]

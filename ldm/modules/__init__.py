@@ -1,0 +1,1 @@
+"""Network building blocks of SyncDreamer (UNet, depth attention, volumes, VAE, CLIP)."""

@@ -1,0 +1,66 @@
+"""SyncDreamer's depth-wise attention: every UNet pixel attends over the depth samples of its
+own frustum column of the volume features (facts §3.7, "Added depth-wise blocks")."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ldm.modules.autoencoder import GroupNormFloat32
+
+NORM_GROUPS = 8
+
+
+class DepthAttention(nn.Module):
+    """Query (b, inner, H, W) over keys/values (b, inner, D, H, W): softmax along D per pixel."""
+
+    def __init__(self, query_dim: int, context_dim: int, heads: int, dim_head: int):
+        super().__init__()
+        inner = heads * dim_head
+        self.heads = heads
+        self.to_q = nn.Conv2d(query_dim, inner, 1, bias=False)
+        self.to_k = nn.Conv3d(context_dim, inner, 1, bias=False)
+        self.to_v = nn.Conv3d(context_dim, inner, 1, bias=False)
+        self.to_out = nn.Conv2d(inner, query_dim, 1, bias=False)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.to_q(x), self.to_k(context), self.to_v(context)
+        b, inner, depth, h, w = k.shape
+        heads, dim_head = self.heads, inner // self.heads
+        # Channels are head-major; every pixel is its own attention batch with one query.
+        q = q.view(b, heads, dim_head, h, w).permute(0, 3, 4, 1, 2).reshape(b * h * w, heads, 1, dim_head)
+        k = k.view(b, heads, dim_head, depth, h, w).permute(0, 4, 5, 1, 3, 2)
+        v = v.view(b, heads, dim_head, depth, h, w).permute(0, 4, 5, 1, 3, 2)
+        k = k.reshape(b * h * w, heads, depth, dim_head)
+        v = v.reshape(b * h * w, heads, depth, dim_head)
+        out = F.scaled_dot_product_attention(q, k, v)  # (b*h*w, heads, 1, dim_head)
+        out = out.view(b, h, w, inner).permute(0, 3, 1, 2).contiguous()
+        return self.to_out(out)
+
+
+class DepthTransformer(nn.Module):
+    """UNet feature (b, dim, H, W) + depth attention over volume features (b, C, D, H, W)."""
+
+    def __init__(self, dim: int, heads: int, dim_head: int, context_dim: int):
+        super().__init__()
+        inner = heads * dim_head
+        self.proj_in = nn.Sequential(
+            nn.Conv2d(dim, inner, 1), GroupNormFloat32(NORM_GROUPS, inner), nn.SiLU())
+        self.proj_context = nn.Sequential(
+            nn.Conv3d(context_dim, context_dim, 1, bias=False),
+            GroupNormFloat32(NORM_GROUPS, context_dim), nn.ReLU())
+        self.depth_attn = DepthAttention(inner, context_dim, heads, dim_head)
+        self.proj_out = nn.Sequential(
+            GroupNormFloat32(NORM_GROUPS, inner), nn.ReLU(),
+            nn.Conv2d(inner, inner, 3, padding=1, bias=False),
+            GroupNormFloat32(NORM_GROUPS, inner), nn.ReLU(),
+            nn.Conv2d(inner, dim, 3, padding=1, bias=False))
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        attended = self.depth_attn(self.proj_in(x), self.proj_context(context.to(x.dtype)))
+        return x + self.proj_out(attended)
+
+
+def depth_transformer_for_volume(dim: int, volume_channels: int) -> DepthTransformer:
+    """The reference's sizing: 4 heads of width C_vol/2 over a C_vol-channel volume."""
+    return DepthTransformer(dim, heads=4, dim_head=volume_channels // 2, context_dim=volume_channels)
