@@ -1,0 +1,104 @@
+"""File > Import > Glimpse3D Views: the operator around `scene_import.import_view_set`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+from bpy.props import BoolProperty, FloatProperty, StringProperty
+
+from ..core import view_sets
+from . import scene_import
+
+
+class GLIMPSE3D_OT_import_views(bpy.types.Operator):
+    """Import sixteen SyncDreamer views as a camera rig with image planes, from a set folder
+    (with or without cameras.json) or a 4096x256 strip PNG"""
+
+    bl_idname = "glimpse3d.import_views"
+    bl_label = "Import Glimpse3D Views"
+    bl_options = {"REGISTER", "UNDO"}
+
+    # SKIP_SAVE: a path remembered from the last run must never leak into a scripted call.
+    directory: StringProperty(
+        name="Folder",
+        description="A generated set folder (cameras.json, or only view_00.png ... view_15.png)",
+        subtype="DIR_PATH",
+        options={"SKIP_SAVE", "HIDDEN"},
+    )
+    filepath: StringProperty(
+        name="File",
+        description="A 4096x256 PNG strip of sixteen views, or any file inside a set folder",
+        subtype="FILE_PATH",
+        options={"SKIP_SAVE", "HIDDEN"},
+    )
+    filter_glob: StringProperty(default="*.png;*.json", options={"HIDDEN"})
+    plane_distance: FloatProperty(
+        name="Plane Distance",
+        description="How far in front of each camera its image plane stands; 0 puts every plane "
+        "through the rig origin, where the object is",
+        default=0.0,
+        min=0.0,
+        soft_max=10.0,
+        unit="LENGTH",
+    )
+    key_white: BoolProperty(
+        name="Key Out White",
+        description="Make the white background of the views transparent on the image planes",
+        default=False,
+    )
+    show_all_planes: BoolProperty(
+        name="Show All Planes",
+        description="Show every image plane on every frame; otherwise each plane shows only on "
+        "its view's frame, so looking through a camera shows its view unobstructed",
+        default=False,
+    )
+    set_scene_settings: BoolProperty(
+        name="Set Scene Settings",
+        description="Also set render engine (Cycles), resolution (256x256), Standard view "
+        "transform, frame range and active camera so a render reproduces the views",
+        default=False,
+    )
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        source = self._chosen_source()
+        if source is None:
+            self.report({"ERROR"}, "No views chosen: pick a generated set folder or a 4096x256 strip PNG.")
+            return {"CANCELLED"}
+        try:
+            collection = scene_import.import_view_set(
+                context,
+                source,
+                plane_distance=self.plane_distance or None,
+                key_white=self.key_white,
+                set_scene_settings=self.set_scene_settings,
+                show_all_planes=self.show_all_planes,
+            )
+        except (view_sets.ViewSetError, ValueError) as error:
+            self.report({"ERROR"}, str(error))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Imported {collection.name}: sixteen cameras with image planes.")
+        warning = collection.get(scene_import.WARNING_PROPERTY)
+        if warning:
+            self.report({"WARNING"}, warning)
+        return {"FINISHED"}
+
+    def _chosen_source(self):
+        # The file browser always fills `directory` and puts the folder itself into `filepath`
+        # when no file is selected: a real file wins, otherwise the folder.
+        if self.filepath and Path(bpy.path.abspath(self.filepath)).is_file():
+            return Path(bpy.path.abspath(self.filepath))
+        for candidate in (self.directory, self.filepath):
+            if candidate:
+                return Path(bpy.path.abspath(candidate))
+        return None
+
+
+def menu_func_import(self, context):
+    self.layout.operator(GLIMPSE3D_OT_import_views.bl_idname, text="Glimpse3D Views (SyncDreamer)")
+
+
+classes = (GLIMPSE3D_OT_import_views,)

@@ -1,0 +1,425 @@
+"""Place one view set in the scene: a collection holding a rig empty, sixteen cameras with their
+views as background images, one camera-filling image plane per camera, and timeline markers
+bound to the cameras.
+
+All decisions about the set (layout, checks, camera matrices, plane sizes) come from
+`core.view_sets`; this module only turns them into Blender data.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+import numpy as np
+from mathutils import Matrix
+
+from ..core import camera_math, view_sets
+
+# Custom property on every datablock of a set: the resolved source path. Importing the same
+# source again finds and replaces exactly these.
+SOURCE_PROPERTY = "glimpse3d_source"
+VIEW_INDEX_PROPERTY = "glimpse3d_view"
+WARNING_PROPERTY = "glimpse3d_warning"
+
+RIG_DISPLAY_SIZE = 0.5  # the model's object lives in the unit cube around the origin
+CAMERA_DISPLAY_SIZE = 0.15
+CAMERA_CLIP = (0.01, 100.0)
+# White keying works on the smallest linear channel: opaque below LOW, transparent above HIGH.
+KEY_WHITE_LOW = 0.80
+KEY_WHITE_HIGH = 0.95
+# With the scene settings: a render through camera i reproduces view i pixel for pixel.
+EXACT_FILTER_WIDTH = 0.01
+
+
+def import_view_set(
+    context,
+    path,
+    *,
+    plane_distance: float | None = None,
+    key_white: bool = False,
+    set_scene_settings: bool = False,
+    frame_start: int | None = None,
+    show_all_planes: bool = False,
+) -> bpy.types.Collection:
+    """Import the set at `path` (set folder, views-only folder or strip PNG) into the scene.
+
+    plane_distance: how far in front of each camera its image plane stands; None = through the
+        rig origin. key_white: key the white background out to alpha in the plane materials.
+    set_scene_settings: also set the render engine, resolution, colour view, frame range and
+        active camera to match the views. frame_start: the frame of view 0's marker (default:
+        the replaced set's, else after other imported sets, else the scene's start).
+    show_all_planes: keep every plane visible on every frame (default: only the plane of the
+        current frame's view, so looking through camera i shows view i unobstructed).
+
+    Raises view_sets.ViewSetError (bad input) or ValueError (bad option) before changing the scene.
+    """
+    scene = context.scene
+    view_set = view_sets.read_view_set(path)
+    placements = [view_sets.plane_placement(view, view_set.image_size, plane_distance) for view in view_set.views]
+    source = str(view_set.source)
+    previous = _find_set_collection(scene, source)
+    if frame_start is None:
+        frame_start = _default_frame_start(scene, source, replacing=previous is not None)
+
+    created = _NewBlocks(source)
+    try:
+        images = _load_view_images(view_set, created)
+        collection, rig, camera_objects = _build_set(view_set, images, placements, key_white, created)
+    except Exception:
+        created.remove_all()
+        raise
+
+    # The new set is complete: only now does the old one go, its place and pose kept.
+    parents = [scene.collection]
+    if previous is not None:
+        parents = _parent_collections(scene, previous) or parents
+        previous_rig = _rig_of(previous)
+        if previous_rig is not None:
+            rig.matrix_world = previous_rig.matrix_world.copy()
+        _remove_set(scene, previous, created)
+    else:
+        rig.location = scene.cursor.location
+    created.give_wanted_names()  # free now that the replaced set is gone
+    for parent in parents:
+        parent.children.link(collection)
+
+    frames = view_sets.marker_frames(frame_start, len(camera_objects))
+    for view, camera_object, frame in zip(view_set.views, camera_objects, frames):
+        marker = scene.timeline_markers.new(f"{view_set.name} {view.index:02d}", frame=frame)
+        marker.camera = camera_object
+    if not show_all_planes:
+        _show_each_plane_on_its_frame(camera_objects, frames)
+    if view_set.warning:
+        collection[WARNING_PROPERTY] = view_set.warning
+    if set_scene_settings:
+        _set_scene_settings(scene, view_set.image_size, frames, camera_objects[0])
+    if context.view_layer is not None:
+        context.view_layer.update()  # world matrices and the view layer's objects are current
+    _select_only(context, rig)
+    return collection
+
+
+# ---------------------------------------------------------------------------------------------
+# Building
+
+
+def _build_set(view_set, images, placements, key_white, created):
+    collection = created.new(bpy.data.collections, view_set.name)
+    rig = created.new(bpy.data.objects, f"{view_set.name}_rig", None)
+    rig.empty_display_type = "CUBE"
+    rig.empty_display_size = RIG_DISPLAY_SIZE
+    collection.objects.link(rig)
+
+    camera_objects = []
+    for view, image, placement in zip(view_set.views, images, placements):
+        camera = _add_camera(view, view_set, image, collection, rig, created)
+        _add_plane(view, view_set, image, placement, collection, camera, key_white, created)
+        camera_objects.append(camera)
+    return collection, rig, camera_objects
+
+
+def _add_camera(view, view_set, image, collection, rig, created):
+    label = f"{view_set.name}_cam_{view.index:02d}"
+    data = created.new(bpy.data.cameras, label)
+    settings = camera_math.blender_camera_settings(view.K, view_set.image_size)
+    data.lens = settings["lens"]
+    data.sensor_width = settings["sensor_width"]
+    data.sensor_fit = settings["sensor_fit"]
+    data.shift_x = settings["shift_x"]
+    data.shift_y = settings["shift_y"]
+    data.clip_start, data.clip_end = CAMERA_CLIP
+    data.display_size = CAMERA_DISPLAY_SIZE
+    data.show_background_images = True
+    background = data.background_images.new()
+    background.image = image
+    background.alpha = 1.0
+    background.frame_method = "CROP"  # matches the horizontal sensor fit on wide frames
+
+    camera = created.new(bpy.data.objects, label, data)
+    camera[VIEW_INDEX_PROPERTY] = view.index
+    collection.objects.link(camera)
+    camera.parent = rig
+    camera.matrix_basis = Matrix(view.camera_to_world.tolist())
+    return camera
+
+
+def _add_plane(view, view_set, image, placement, collection, camera, key_white, created):
+    label = f"{view_set.name}_view_{view.index:02d}"
+    half_w, half_h = placement.width / 2, placement.height / 2
+    mesh = created.new(bpy.data.meshes, label)
+    # Counter-clockwise seen from the camera, so the face normal points back at it.
+    mesh.from_pydata([(-half_w, -half_h, 0), (half_w, -half_h, 0), (half_w, half_h, 0), (-half_w, half_h, 0)], [], [(0, 1, 2, 3)])
+    uv_layer = mesh.uv_layers.new(name="UVMap")
+    # Blender images start at the bottom row: the plane's lower left corner is UV (0, 0).
+    uv_layer.data.foreach_set("uv", [0, 0, 1, 0, 1, 1, 0, 1])
+    mesh.materials.append(_plane_material(label, image, key_white, created))
+    mesh.update()
+
+    plane = created.new(bpy.data.objects, label, mesh)
+    plane[VIEW_INDEX_PROPERTY] = view.index
+    collection.objects.link(plane)
+    plane.parent = camera
+    plane.location = placement.center
+    # A reference card: seen by cameras, but it neither lights, shadows nor reflects the scene.
+    for ray in ("visible_diffuse", "visible_glossy", "visible_transmission", "visible_volume_scatter", "visible_shadow"):
+        setattr(plane, ray, False)
+    return plane
+
+
+def _plane_material(label, image, key_white, created):
+    """Emission of the image colours (shown unlit), mixed with transparency by the image's alpha,
+    and with the white background keyed out when asked."""
+    material = created.new(bpy.data.materials, label)
+    if material.node_tree is None:  # Blender 4.x creates materials without nodes
+        material.use_nodes = True
+    material.cycles.emission_sampling = "NONE"  # not a light source
+    material.use_backface_culling = False
+    nodes, links = material.node_tree.nodes, material.node_tree.links
+    nodes.clear()
+
+    texture = nodes.new("ShaderNodeTexImage")
+    texture.image = image
+    texture.extension = "EXTEND"  # no wrap-around blending at the plane's borders
+    emission = nodes.new("ShaderNodeEmission")
+    emission.inputs["Strength"].default_value = 1.0
+    transparent = nodes.new("ShaderNodeBsdfTransparent")
+    mix = nodes.new("ShaderNodeMixShader")
+    output = nodes.new("ShaderNodeOutputMaterial")
+    links.new(texture.outputs["Color"], emission.inputs["Color"])
+    links.new(transparent.outputs["BSDF"], mix.inputs[1])
+    links.new(emission.outputs["Emission"], mix.inputs[2])
+    links.new(mix.outputs["Shader"], output.inputs["Surface"])
+
+    alpha = texture.outputs["Alpha"]
+    if key_white:
+        alpha = _white_key_alpha(nodes, links, texture, alpha)
+    links.new(alpha, mix.inputs["Fac"])
+
+    for column, node in enumerate((texture, emission, mix, output)):
+        node.location = (300 * column - 600, 0)
+    transparent.location = (0, 150)
+    return material
+
+
+def _white_key_alpha(nodes, links, texture, image_alpha):
+    """Alpha that fades to 0 where all three channels are near white, times the image's alpha."""
+    separate = nodes.new("ShaderNodeSeparateColor")
+    min_rg = nodes.new("ShaderNodeMath")
+    min_rg.operation = "MINIMUM"
+    min_rgb = nodes.new("ShaderNodeMath")
+    min_rgb.operation = "MINIMUM"
+    key = nodes.new("ShaderNodeMapRange")
+    key.label = "White key"
+    key.clamp = True
+    key.inputs["From Min"].default_value = KEY_WHITE_LOW
+    key.inputs["From Max"].default_value = KEY_WHITE_HIGH
+    key.inputs["To Min"].default_value = 1.0
+    key.inputs["To Max"].default_value = 0.0
+    combined = nodes.new("ShaderNodeMath")
+    combined.operation = "MULTIPLY"
+    links.new(texture.outputs["Color"], separate.inputs["Color"])
+    links.new(separate.outputs[0], min_rg.inputs[0])
+    links.new(separate.outputs[1], min_rg.inputs[1])
+    links.new(min_rg.outputs[0], min_rgb.inputs[0])
+    links.new(separate.outputs[2], min_rgb.inputs[1])
+    links.new(min_rgb.outputs[0], key.inputs["Value"])
+    links.new(key.outputs["Result"], combined.inputs[0])
+    links.new(image_alpha, combined.inputs[1])
+    for column, node in enumerate((separate, min_rg, min_rgb, key, combined)):
+        node.location = (200 * column - 600, -350)
+    return combined.outputs[0]
+
+
+def _show_each_plane_on_its_frame(camera_objects, frames):
+    """Key the planes' visibility so that on view i's frame only plane i is shown."""
+    for camera, frame in zip(camera_objects, frames):
+        for plane in camera.children:
+            for hidden, key_frame in ((True, frame - 1), (False, frame), (True, frame + 1)):
+                plane.hide_viewport = plane.hide_render = hidden
+                plane.keyframe_insert("hide_viewport", frame=key_frame)
+                plane.keyframe_insert("hide_render", frame=key_frame)
+            plane.hide_viewport = plane.hide_render = False  # as on its own frame
+
+
+# ---------------------------------------------------------------------------------------------
+# Images
+
+
+def _load_view_images(view_set, created):
+    if view_set.layout == view_sets.LAYOUT_STRIP:
+        return _split_strip(view_set, created)
+    images = []
+    for view in view_set.views:
+        image = bpy.data.images.load(str(view.image.path), check_existing=False)
+        images.append(created.add(image, f"{view_set.name}_view_{view.index:02d}"))
+        if tuple(image.size) != tuple(view_set.image_size):  # reading the size loads the pixels
+            raise view_sets.ViewSetError(
+                f"Blender cannot read {view.image.path} (it reads {image.size[0]}x{image.size[1]} "
+                "pixels): the file is damaged. Generate the set again or replace that view."
+            )
+    return images
+
+
+def _split_strip(view_set, created):
+    """Cut the strip into sixteen packed images in memory: nothing is written beside it."""
+    strip_path = view_set.views[0].image.path
+    strip = bpy.data.images.load(str(strip_path), check_existing=False)
+    try:
+        width, height = strip.size
+        if (width, height) != view_sets.STRIP_SIZE:
+            raise view_sets.ViewSetError(
+                f"Blender reads {strip_path.name} as {width}x{height} pixels, not "
+                f"{view_sets.STRIP_SIZE[0]}x{view_sets.STRIP_SIZE[1]}: the file is damaged. Write the "
+                "strip again, or import the set folder instead."
+            )
+        pixels = np.empty(width * height * 4, dtype=np.float32)
+        strip.pixels.foreach_get(pixels)
+        pixels = pixels.reshape(height, width, 4)
+        view_width, view_height = view_set.image_size
+        images = []
+        for view in view_set.views:
+            label = f"{view_set.name}_view_{view.index:02d}"
+            image = created.new(bpy.data.images, label, view_width, view_height, alpha=True)
+            image.colorspace_settings.name = strip.colorspace_settings.name
+            block = pixels[:, view.image.x_offset : view.image.x_offset + view_width, :]
+            image.pixels.foreach_set(np.ascontiguousarray(block).ravel())
+            image.pack()  # stored in the .blend as PNG
+            images.append(image)
+        return images
+    finally:
+        bpy.data.images.remove(strip)
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding and replacing a set
+
+
+def _find_set_collection(scene, source):
+    for collection in scene.collection.children_recursive:
+        if collection.get(SOURCE_PROPERTY) == source:
+            return collection
+    return None
+
+
+def _rig_of(collection):
+    for obj in collection.objects:
+        if obj.type == "EMPTY" and obj.get(SOURCE_PROPERTY) is not None and obj.parent is None:
+            return obj
+    return None
+
+
+def _parent_collections(scene, collection):
+    candidates = [scene.collection, *scene.collection.children_recursive]
+    return [parent for parent in candidates if collection.name in parent.children]
+
+
+def _set_cameras(scene, source):
+    return {
+        marker.camera
+        for marker in scene.timeline_markers
+        if marker.camera is not None and marker.camera.get(SOURCE_PROPERTY) == source
+    }
+
+
+def _default_frame_start(scene, source, replacing):
+    if replacing:
+        cameras = _set_cameras(scene, source)
+        frames = [marker.frame for marker in scene.timeline_markers if marker.camera in cameras]
+        if frames:
+            return min(frames)
+    ours = [m.frame for m in scene.timeline_markers if m.camera is not None and m.camera.get(SOURCE_PROPERTY)]
+    return max(ours) + 1 if ours else scene.frame_start
+
+
+def _remove_set(scene, collection, replacement: "_NewBlocks"):
+    """Remove a set's markers, objects and the data only it used; anything else the artist put
+    into its collection moves to the replacement's collection."""
+    source = collection[SOURCE_PROPERTY]
+    cameras = _set_cameras(scene, source)
+    for marker in [m for m in scene.timeline_markers if m.camera in cameras]:
+        scene.timeline_markers.remove(marker)
+    for obj in collection.objects:
+        if obj.get(SOURCE_PROPERTY) != source:
+            replacement.collection.objects.link(obj)
+    ours = [obj for obj in collection.objects if obj.get(SOURCE_PROPERTY) == source]
+    data = [obj.data for obj in ours if obj.data is not None]
+    materials = [slot for mesh in data if isinstance(mesh, bpy.types.Mesh) for slot in mesh.materials if slot]
+    actions = [obj.animation_data.action for obj in ours if obj.animation_data and obj.animation_data.action]
+    images = [
+        image
+        for image in bpy.data.images
+        if image.get(SOURCE_PROPERTY) == source and not replacement.holds(image)
+    ]
+    _remove_ids([*ours, collection])
+    # Each layer is freed by the one before; whatever the artist reused elsewhere stays.
+    for layer in (data, materials, actions, images):
+        _remove_ids([block for block in layer if block.users == 0])
+
+
+def _remove_ids(ids):
+    unique = list({id(block): block for block in ids}.values())
+    if unique:
+        bpy.data.batch_remove(unique)
+
+
+class _NewBlocks:
+    """The datablocks of the set being built: tagged with its source, given their wanted names
+    once the set they replace is gone, and removed together if building fails half-way."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self._blocks = []  # (datablock, wanted name)
+
+    def new(self, blocks, name: str, *args, **kwargs):
+        """blocks.new(name, ...) (e.g. bpy.data.cameras), remembering the name asked for."""
+        return self.add(blocks.new(name, *args, **kwargs), name)
+
+    def add(self, block, name: str):
+        block[SOURCE_PROPERTY] = self.source
+        self._blocks.append((block, name))
+        return block
+
+    @property
+    def collection(self):
+        return next(block for block, _ in self._blocks if isinstance(block, bpy.types.Collection))
+
+    def holds(self, block) -> bool:
+        return any(block == ours for ours, _ in self._blocks)
+
+    def give_wanted_names(self):
+        for block, name in self._blocks:
+            block.name = name
+
+    def remove_all(self):
+        _remove_ids([block for block, _ in self._blocks])
+
+
+# ---------------------------------------------------------------------------------------------
+# Scene-wide changes (only when the artist asks) and selection
+
+
+def _set_scene_settings(scene, image_size, frames, first_camera):
+    render = scene.render
+    render.engine = "CYCLES"
+    render.resolution_x, render.resolution_y = image_size
+    render.resolution_percentage = 100
+    render.pixel_aspect_x = render.pixel_aspect_y = 1.0
+    render.dither_intensity = 0.0
+    scene.cycles.filter_width = EXACT_FILTER_WIDTH
+    scene.view_settings.view_transform = "Standard"
+    scene.view_settings.look = "None"
+    scene.view_settings.exposure = 0.0
+    scene.view_settings.gamma = 1.0
+    scene.frame_start, scene.frame_end = frames[0], frames[-1]
+    scene.camera = first_camera
+
+
+def _select_only(context, obj):
+    view_layer = context.view_layer
+    if view_layer is None or obj.name not in view_layer.objects:
+        return
+    for other in view_layer.objects:
+        if other.select_get(view_layer=view_layer):
+            other.select_set(False, view_layer=view_layer)
+    obj.select_set(True, view_layer=view_layer)
+    view_layer.objects.active = obj
