@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def load_image(source, name: str | None = None) -> Image.Image:
         raise InputError(f"{name} is {len(data) / 2**20:.0f} MiB; the limit is {MAX_FILE_BYTES // 2**20} MiB. "
                          "Scale it down (the model sees 256x256 pixels)", http_status=413, code="image_too_large")
     image = _open_checked(data, name)
-    return normalize_mode(ImageOps.exif_transpose(image))
+    return normalize_mode(_upright(image))
 
 
 def _read_bytes(source, name):
@@ -84,6 +85,13 @@ def _open_checked(data: bytes, name: str) -> Image.Image:
         raise InputError(f"{name} is damaged or truncated and cannot be decoded ({error}); "
                          "save or export it again", code="damaged_image") from error
     return image
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, KeyError, TypeError, struct.error):
+        return image  # broken EXIF: the pixels themselves are fine, use them as stored
 
 
 def _readable_formats() -> list:
