@@ -307,3 +307,22 @@ def test_convert_refuses_other_suffix_and_leaves_nothing_on_failure(tmp_path, mo
     with pytest.raises(CheckpointError, match="No space left on device"):
         convert_checkpoint(src, tmp_path / "model.safetensors")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.ckpt"]
+
+
+def test_official_key_list_loads_strictly_into_the_full_model(repo_root, shared_dir):
+    """The released checkpoint's 1618 keys and shapes (reference/state_dict_keys.tsv) fit the full
+    model exactly, with only CLIP's six text-side leftovers dropped. Zero-stride tensors stand in
+    for the weights, so nothing of full size is allocated."""
+    state = {}
+    for line in (shared_dir / "reference" / "state_dict_keys.tsv").read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        key, shape, _ = line.split("\t")
+        shape = tuple(int(n) for n in shape.strip("()").split(",") if n.strip())
+        state[key] = torch.zeros(()).expand(shape)
+    assert len(state) == 1618
+    model = ldm.build_model(repo_root / "configs" / "syncdreamer.yaml", device="meta")
+    info = ldm.load_state_dict_strict(model, state)
+    assert info.num_keys == 1618 and sorted(info.dropped_keys) == sorted(TEXT_LEFTOVERS)
+    assert info.assigned and not any(t.is_meta for t in model.state_dict().values())
+    assert torch.equal(model.clip_image_encoder.mean, torch.tensor(CLIP_MEAN))
