@@ -57,7 +57,9 @@ def new_job_id() -> str:
 
 
 def utc_now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC time with milliseconds, e.g. 2026-11-24T10:00:00.123Z (sorts as text)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Generation parameters: defaults, accepted ranges and their check.
+"""Generation parameters: defaults, accepted ranges and their check (no torch here).
 
 One check for every entry point (HTTP jobs, the command line, the Python API), so the same
 value is accepted or refused with the same message everywhere.
@@ -7,8 +7,8 @@ import math
 from dataclasses import asdict, dataclass, fields
 
 from .errors import InputError
+from .preprocess import BACKGROUND_CHOICES, check_crop_size
 
-BACKGROUND_CHOICES = ("auto", "keep", "remove")
 RECOMMENDED_ELEVATION = (-10.0, 40.0)
 MAX_SEED = 2**63 - 1
 
@@ -68,11 +68,9 @@ def _integer(name, value, low, high, hint=""):
 
 
 def _crop_size(value):
-    value = _integer("crop_size", value, -1, 256)
-    if value != -1 and value < 64:
-        raise _bad("crop_size", f"must be -1 (no crop) or between 64 and 256, got {value}; "
-                   "200 suits most objects")
-    return value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return check_crop_size(value)
 
 
 def _choice(name, value, choices):

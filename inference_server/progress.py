@@ -57,3 +57,48 @@ class EtaClock:
         """Mark the start of `phase` (so that its first step is timed from here)."""
         self._phase = phase
         self._marks = [self._clock()]
+
+
+class TerminalProgress:
+    """Shows a generation on the terminal: a line per phase and a bar (step i/n, ETA) for sampling.
+
+    Use it as the `on_progress` callback; it never asks to stop.
+    """
+
+    _PHASE_LINES = {PREPARING: "preparing the input", LOADING_MODEL: "loading the model",
+                    WRITING: "writing the output folder"}
+
+    def __init__(self, stream=None, enabled: bool = True):
+        import sys
+
+        self._stream = stream or sys.stderr
+        self._enabled = enabled
+        self._bar = None
+        self._bar_phase = None
+        self._last_line = None
+
+    def __call__(self, event: ProgressEvent) -> bool:
+        if not self._enabled:
+            return False
+        if event.phase in (SAMPLING, DECODING) and event.total > 0:
+            if self._bar_phase != event.phase:
+                self.close()
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=event.total, desc=event.phase, unit="step" if event.phase == SAMPLING
+                                 else "view", file=self._stream, dynamic_ncols=True)
+                self._bar_phase = event.phase
+            self._bar.update(event.step - self._bar.n)
+        else:
+            line = event.message or self._PHASE_LINES.get(event.phase, event.phase)
+            if line != self._last_line:
+                self.close()
+                print(line, file=self._stream, flush=True)
+                self._last_line = line
+        return False
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
+        self._bar = None
+        self._bar_phase = None

@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .errors import InputError
 from .jobs import JobManager, JobOutput, new_job_id
+from .layout import job_folder_name, sample_folders
 from .params import GenerationParams, parse_params
 from .progress import WRITING, ProgressEvent
 from .version import __version__
@@ -40,13 +41,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def sample_folders(set_folder: Path, samples: int) -> list:
-    """Where each sample's view set goes: the folder itself for one sample, else sample_k inside."""
-    if samples == 1:
-        return [Path(set_folder)]
-    return [Path(set_folder) / f"sample_{index}" for index in range(samples)]
 
 
 def clean_input_name(filename) -> str:
@@ -97,6 +91,8 @@ class ServerApp:
 
     def start(self):
         self.jobs.start()
+        if self.service.info()["loaded"]:  # preloaded: the idle timer runs from now
+            self.jobs.note_activity()
 
     def stop(self, timeout=30.0):
         """Cancel queued and running jobs, stop the worker, free the model."""
@@ -155,11 +151,13 @@ class ServerApp:
         base = self._output_base(raw_params.get("output_dir"))
         image = self._decode_image(decode_image_b64(body.get("image_b64")))
         job_id = new_job_id()
-        stem = re.sub(r"[^A-Za-z0-9_-]+", "_", Path(filename).stem)[:40] or "input"
         request = JobRequest(image=image, filename=filename, params=params,
-                             set_folder=base / f"{stem}_{job_id}")
+                             set_folder=base / job_folder_name(filename, job_id))
+        warnings = params.warnings()
+        if self.service.info().get("warning"):
+            warnings.insert(0, self.service.info()["warning"])
         return self.jobs.submit(request, params.to_json() | _server_params(raw_params), job_id=job_id,
-                                total_steps=params.steps, warnings=params.warnings())
+                                total_steps=params.steps, warnings=warnings)
 
     def list_files(self, job_id: str) -> dict:
         outputs = self._outputs(job_id)

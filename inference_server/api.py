@@ -1,0 +1,64 @@
+"""The one-call Python API, as users of the original Glimpse3D module know it.
+
+    from inference_server import generate_multiview
+    paths = generate_multiview("cat.png", "out/", elevation=30.0)
+
+One service (and so one loaded model) is kept between calls; `cleanup()` frees it.
+"""
+import threading
+
+from .progress import TerminalProgress
+from .service import SyncDreamerService
+
+_lock = threading.Lock()
+_service = None
+_service_options = None
+
+
+def get_service(checkpoint=None, device="auto", precision="auto", random_weights=False,
+                rembg_model=None) -> SyncDreamerService:
+    """The shared service; made anew when the options differ from the last call's."""
+    global _service, _service_options
+    options = (None if checkpoint is None else str(checkpoint), device, precision, bool(random_weights),
+               None if rembg_model is None else str(rembg_model))
+    with _lock:
+        if _service is None or options != _service_options:
+            if _service is not None:
+                _service.unload_model()
+            _service = SyncDreamerService(checkpoint_path=checkpoint, device=device, precision=precision,
+                                          random_weights=random_weights, rembg_model=rembg_model)
+            _service_options = options
+        return _service
+
+
+def cleanup():
+    """Unload the shared model and forget the service (frees GPU memory)."""
+    global _service, _service_options
+    with _lock:
+        if _service is not None:
+            _service.unload_model()
+        _service = None
+        _service_options = None
+
+
+def generate_multiview(image_path, output_dir, elevation=30.0, crop_size=200, cfg_scale=2.0, seed=42,
+                       steps=50, samples=1, batch_views=8, background="auto", use_posterior_mean=False,
+                       checkpoint=None, device="auto", precision="auto", random_weights=False,
+                       overwrite=False, progress=True) -> list:
+    """Generate the sixteen views of `image_path` into `output_dir`; returns the written file paths.
+
+    One sample is written to `output_dir` itself, several to `output_dir/sample_<k>` (each a
+    complete view-set folder: view_00.png .. view_15.png, input.png, grid.png, cameras.json,
+    transforms.json). `progress` shows a bar on stderr.
+    """
+    service = get_service(checkpoint=checkpoint, device=device, precision=precision,
+                          random_weights=random_weights)
+    bar = TerminalProgress(enabled=progress)
+    try:
+        return service.generate_and_save(image_path, output_dir, elevation=elevation, cfg_scale=cfg_scale,
+                                         sample_steps=steps, batch_view_num=batch_views, sample_num=samples,
+                                         seed=seed, crop_size=crop_size, background=background,
+                                         use_posterior_mean=use_posterior_mean, overwrite=overwrite,
+                                         on_progress=bar)
+    finally:
+        bar.close()

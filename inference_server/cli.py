@@ -1,0 +1,218 @@
+"""The command line: `python -m inference_server serve | generate | download | convert`.
+
+Heavy imports (torch, the model) happen inside the commands that need them, so `--help` and
+`download` start at once.
+"""
+import argparse
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from .errors import InputError, SetupError
+from .progress import WRITING, ProgressEvent, TerminalProgress
+from .version import __version__
+
+TOKEN_ENV = "GLIMPSE_SERVER_TOKEN"
+EXIT_INPUT = 2  # the person's input (an image, a parameter, an existing folder)
+EXIT_SETUP = 3  # this machine (no checkpoint, no GPU, no network)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m inference_server",
+        description="SyncDreamer for Glimpse3D: one image in, sixteen consistent views out.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser("serve", help="run the local inference server (HTTP) for Blender",
+                                description="Run the inference server. The bearer token comes from the "
+                                f"environment variable {TOKEN_ENV}; without it one is made and printed.")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    serve.add_argument("--idle-unload", type=float, default=0.0, metavar="SECONDS",
+                       help="unload the model after this many idle seconds (default 0: never)")
+    serve.add_argument("--preload", action="store_true", help="load the model before reporting ready")
+    serve.add_argument("--output-root", type=Path, default=None, metavar="DIR",
+                       help="where job outputs go when a job names no output_dir "
+                            "(default ~/.cache/glimpse3d/outputs)")
+    serve.add_argument("--max-body-mb", type=float, default=64.0, metavar="MB",
+                       help="largest request body accepted (default 64)")
+    serve.add_argument("--verbose", action="store_true", help="log every request")
+    _add_model_options(serve)
+
+    generate = commands.add_parser("generate", help="generate the sixteen views of one image",
+                                   description="Generate the sixteen views of INPUT into OUTDIR "
+                                   "(with --samples N > 1: OUTDIR/sample_0 .. sample_N-1).")
+    generate.add_argument("input", type=Path, metavar="INPUT", help="the image (RGBA PNG works best)")
+    generate.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
+                          help="the output folder")
+    generate.add_argument("--elevation", type=float, help="elevation of the input view in degrees "
+                          "(default 30; -10..40 recommended)")
+    generate.add_argument("--crop-size", type=int, help="object size in the 256 px input, -1 = no crop "
+                          "(default 200)")
+    generate.add_argument("--cfg-scale", type=float, help="guidance scale (default 2.0)")
+    generate.add_argument("--steps", type=int, help="DDIM sampling steps (default 50)")
+    generate.add_argument("--seed", type=int, help="random seed (default 42)")
+    generate.add_argument("--samples", type=int, help="independent view sets (default 1)")
+    generate.add_argument("--batch-views", type=int, help="views per network call; lower = less GPU "
+                          "memory (default 8)")
+    generate.add_argument("--background", choices=("auto", "keep", "remove"),
+                          help="auto (default): remove it unless the image has transparency")
+    generate.add_argument("--use-posterior-mean", action="store_true", default=None,
+                          help="condition on the VAE mean (a little more deterministic)")
+    generate.add_argument("--overwrite", action="store_true", help="replace an existing view set")
+    generate.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_model_options(generate)
+
+    download = commands.add_parser("download", help="download the SyncDreamer checkpoint",
+                                   description="Download the checkpoint (resumes a broken download, "
+                                   "checks the sha256).")
+    download.add_argument("--url", default=None, help="where from (default: Hugging Face camenduru/SyncDreamer)")
+    download.add_argument("--dest", type=Path, default=None,
+                          help="where to (default ~/.cache/glimpse3d/syncdreamer-pretrain.ckpt)")
+    download.add_argument("--sha256", default=None, help="expected sha256 (default: announced by the server)")
+    download.add_argument("--force", action="store_true", help="download again even if the file is there")
+    download.add_argument("--retries", type=int, default=3, help="resume this many times on a broken "
+                          "connection (default 3)")
+    download.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    convert = commands.add_parser("convert", help="convert a .ckpt checkpoint to .safetensors",
+                                  description="Write SRC as a .safetensors file DST (loads faster, "
+                                  "without pickle).")
+    convert.add_argument("src", type=Path, metavar="SRC")
+    convert.add_argument("dst", type=Path, metavar="DST")
+    convert.add_argument("--half", action="store_true", help="store the weights in float16 (half the size)")
+    convert.add_argument("--trust-pickle", action="store_true",
+                         help="allow pickled objects in SRC (only for a file you trust)")
+    return parser
+
+
+def _add_model_options(parser):
+    group = parser.add_argument_group("model")
+    group.add_argument("--checkpoint", type=Path, default=None, metavar="PATH",
+                       help="the checkpoint (default: GLIMPSE_CHECKPOINT, ./ckpt/, ~/.cache/glimpse3d/)")
+    group.add_argument("--config", type=Path, default=None, metavar="YAML",
+                       help="model config (default configs/syncdreamer.yaml, or configs/tiny.yaml with "
+                            "--random-weights); only for other model variants")
+    group.add_argument("--random-weights", action="store_true",
+                       help="the tiny model with random weights: no checkpoint needed, the views are NOISE "
+                            "(for trying the pipeline and tests)")
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    group.add_argument("--precision", default="auto", choices=("auto", "float32", "float16", "bfloat16"),
+                       help="auto: bfloat16/float16 on CUDA, float32 elsewhere")
+    group.add_argument("--rembg-model", type=Path, default=None, metavar="PATH",
+                       help="background-removal model file (default: rembg's u2net.onnx)")
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"serve": run_serve, "generate": run_generate, "download": run_download,
+               "convert": run_convert}[args.command]
+    try:
+        return handler(args)
+    except InputError as exc:
+        _error(exc.message)
+        return EXIT_INPUT
+    except FileExistsError as exc:
+        _error(f"{exc}. Pass --overwrite to replace a view set, or choose another -o folder.")
+        return EXIT_INPUT
+    except SetupError as exc:
+        _error(exc.message)
+        return EXIT_SETUP
+    except KeyboardInterrupt:
+        _error("interrupted; nothing half-written was kept")
+        return 130
+
+
+def _error(message: str):
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def _service(args):
+    from .service import SyncDreamerService
+
+    service = SyncDreamerService(config_path=args.config, checkpoint_path=args.checkpoint, device=args.device, precision=args.precision,
+                                 random_weights=args.random_weights, rembg_model=args.rembg_model)
+    if service.random_weights:
+        print(f"WARNING: {service.info()['warning']}", file=sys.stderr, flush=True)
+    return service
+
+
+def run_generate(args) -> int:
+    from .images import load_image
+    from .layout import sample_folders
+    from .params import parse_params
+
+    given = {"elevation": args.elevation, "crop_size": args.crop_size, "cfg_scale": args.cfg_scale,
+             "steps": args.steps, "seed": args.seed, "samples": args.samples, "batch_views": args.batch_views,
+             "background": args.background, "use_posterior_mean": args.use_posterior_mean}
+    params = parse_params({name: value for name, value in given.items() if value is not None})
+    image = load_image(args.input)  # refuse a bad image before loading the model
+    service = _service(args)
+    progress = TerminalProgress(enabled=not args.quiet)
+    try:
+        result = service.run(image, params, on_progress=progress)
+        progress(ProgressEvent(WRITING))
+        written = service.write_sets(result, sample_folders(args.output, params.samples),
+                                     input_file=args.input.name, overwrite=args.overwrite)
+    finally:
+        progress.close()
+    for note in params.warnings():
+        print(f"note: {note}", file=sys.stderr)
+    for folder, _ in written:
+        print(folder, flush=True)
+    return 0
+
+
+def run_serve(args) -> int:
+    from .checkpoints import cache_dir
+    from .http_server import serve
+    from .server_app import ServerApp, is_loopback
+
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        token = secrets.token_urlsafe(24)
+        print(f"glimpse: {TOKEN_ENV} is not set; this server's token is: {token}", file=sys.stderr, flush=True)
+    if not is_loopback(args.host):
+        print(f"WARNING: listening on {args.host}: other machines can reach this server; anyone with the "
+              "token can run jobs on this GPU. output_dir is refused; files are served over HTTP only.",
+              file=sys.stderr, flush=True)
+    service = _service(args)
+    output_root = args.output_root or cache_dir() / "outputs"
+    app = ServerApp(service, output_root, host=args.host, idle_unload_s=args.idle_unload)
+    if args.preload:
+        print("glimpse: loading the model ...", file=sys.stderr, flush=True)
+        service.load_model()
+
+    def announce(port, url):
+        from .http_server import ready_line
+
+        print(ready_line(port, url, os.getpid()), flush=True)
+        print(f"glimpse: serving on {url} (device {service.info()['device']}, "
+              f"precision {service.info()['precision']}); outputs in {app.output_root}",
+              file=sys.stderr, flush=True)
+
+    return serve(app, args.host, args.port, token, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+                 verbose=args.verbose, on_ready=announce)
+
+
+def run_download(args) -> int:
+    from .download import DEFAULT_URL, download_checkpoint
+
+    path = download_checkpoint(args.url or DEFAULT_URL, args.dest, args.sha256, retries=args.retries,
+                               show_progress=not args.quiet, force=args.force)
+    print(path, flush=True)
+    return 0
+
+
+def run_convert(args) -> int:
+    import ldm
+
+    try:
+        path = ldm.convert_checkpoint(args.src, args.dst, half=args.half, trust_pickle=args.trust_pickle)
+    except ldm.CheckpointError as exc:
+        raise SetupError(str(exc), code="bad_checkpoint") from None
+    print(path, flush=True)
+    return 0

@@ -1,0 +1,275 @@
+"""SyncDreamerService: the model on its device, and one image in, sixteen views out.
+
+The server's worker, the command line and the Python API all generate through `run` and
+`write_sets`, so a seed gives the same views whichever way it was asked for. The names that
+users of the original Glimpse3D module know (`load_model`, `unload_model`, `generate`,
+`generate_and_save`) are kept.
+"""
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+import ldm
+
+from . import devices
+from .cameras import model_buffers
+from .checkpoints import configs_dir, find_checkpoint
+from .errors import SetupError
+from .images import load_image, normalize_mode
+from .layout import sample_folders
+from .output_folder import SET_FILES, model_output_to_views, write_view_set
+from .params import GenerationParams, parse_params
+from .preprocess import background_source, preprocess_for_syncdreamer, to_model_input
+from .progress import LOADING_MODEL, PREPARING, SAMPLING, GenerationCancelled, ProgressEvent
+from .version import __version__
+
+FULL_CONFIG = "syncdreamer.yaml"
+TINY_CONFIG = "tiny.yaml"
+RANDOM_WEIGHTS_SEED = 0  # the random-weight model is the same on every run
+SAMPLER = "ddim"
+DDIM_ETA = 1.0  # the reference samples with eta = 1 (stochastic DDIM)
+RANDOM_WEIGHTS_WARNING = (
+    "RANDOM WEIGHTS: the model runs without trained weights (--random-weights), so every view is "
+    "noise, not your object. For real views get the checkpoint with "
+    "`python -m inference_server download` and start without --random-weights."
+)
+
+
+@dataclass
+class GenerationResult:
+    """What one run produced, before anything is written."""
+
+    views: list  # per sample, the 16 PIL RGB views
+    model_input: object  # the preprocessed 256x256 RGB image that the model saw
+    background: str  # where the object mask came from: alpha, rembg or keep
+    params: GenerationParams
+    seconds: float
+
+
+class SyncDreamerService:
+    """Holds the model (loaded on first use or by `load_model`) and generates view sets.
+
+    `checkpoint_path`: the checkpoint (default: searched, see checkpoints.py);
+    `device`: auto, cpu, cuda[:N] or mps; `precision`: auto, float32, float16 or bfloat16;
+    `random_weights`: the tiny model with seeded random weights, no checkpoint needed (the
+    views are noise: for trying the pipeline and for tests).
+    """
+
+    def __init__(self, config_path=None, checkpoint_path=None, device="auto", precision="auto",
+                 random_weights=False, rembg_model=None):
+        self.random_weights = bool(random_weights)
+        default_config = TINY_CONFIG if self.random_weights else FULL_CONFIG
+        self.config_path = Path(config_path) if config_path else configs_dir() / default_config
+        if not self.config_path.is_file():
+            raise SetupError(f"model config not found: {self.config_path}; the configs/ folder of the "
+                             "project is missing or incomplete", code="no_config")
+        self.checkpoint_path = None if self.random_weights else find_checkpoint(checkpoint_path)
+        self.device = devices.resolve_device(device)
+        self.dtype = devices.resolve_precision(precision, self.device)
+        self.rembg_model = rembg_model
+        self.model = None
+        self._lock = threading.RLock()  # one model operation at a time (load, unload, generate)
+
+    # --- model -----------------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        return self.model is not None
+
+    def info(self) -> dict:
+        return {
+            "loaded": self.loaded,
+            "checkpoint": None if self.checkpoint_path is None else str(self.checkpoint_path),
+            "config": self.config_path.name,
+            "random_weights": self.random_weights,
+            "device": str(self.device),
+            "precision": devices.dtype_name(self.dtype),
+            "warning": RANDOM_WEIGHTS_WARNING if self.random_weights else None,
+        }
+
+    def gpu_memory(self):
+        return devices.gpu_memory(self.device)
+
+    def load_model(self):
+        """Build the model and load its weights onto the device (nothing happens if loaded)."""
+        with self._lock:
+            if self.model is not None:
+                return self.model
+            devices.configure_math(self.device, self.dtype)
+            try:
+                if self.random_weights:
+                    model = self._build_random()
+                else:
+                    model = self._build_from_checkpoint()
+            except ldm.CheckpointError as exc:
+                raise SetupError(str(exc), code="bad_checkpoint") from None
+            except Exception as exc:
+                devices.free_cached_memory(self.device)
+                if devices.is_out_of_memory(exc):
+                    raise SetupError(f"the model does not fit into the memory of {self.device}; close "
+                                     "other programs that use the GPU, or use --precision float16",
+                                     code="out_of_memory") from None
+                raise
+            self.model = model
+            return model
+
+    def _build_random(self):
+        # a private RNG state: building must neither depend on nor disturb the caller's seeds
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_WEIGHTS_SEED)
+            model = ldm.build_model(self.config_path, device="cpu", dtype=torch.float32)
+        model.set_cameras(*(torch.as_tensor(buffer) for buffer in model_buffers()))
+        return model.to(device=self.device, dtype=self.dtype)
+
+    def _build_from_checkpoint(self):
+        # built on "meta" (no memory), filled from the file, then moved to the device
+        model = ldm.build_model(self.config_path, device="meta", dtype=self.dtype)
+        ldm.load_checkpoint(model, self.checkpoint_path)
+        return model.to(device=self.device)
+
+    def unload_model(self):
+        """Drop the model and give its memory back (the next generation loads it again)."""
+        with self._lock:
+            self.model = None
+            devices.free_cached_memory(self.device)
+
+    # --- generation ----------------------------------------------------------------------------
+
+    def run(self, image, params: GenerationParams, on_progress=None) -> GenerationResult:
+        """Preprocess `image` (path, bytes or PIL image), sample and decode: nothing is written.
+
+        `on_progress(ProgressEvent)` is called at each phase and step; when it returns True the
+        run stops with GenerationCancelled.
+        """
+        started = time.perf_counter()
+
+        def report(event: ProgressEvent):
+            if on_progress is not None and on_progress(event):
+                raise GenerationCancelled()
+
+        report(ProgressEvent(PREPARING))
+        image = normalize_mode(image) if hasattr(image, "mode") else load_image(image)
+        background = background_source(image, params.background)
+        model_input = preprocess_for_syncdreamer(image, params.crop_size, params.background,
+                                                 rembg_model=self.rembg_model)
+        with self._lock:
+            if self.model is None:
+                report(ProgressEvent(LOADING_MODEL))
+                self.load_model()
+            report(ProgressEvent(SAMPLING, 0, params.steps))
+            decoded = self._sample(model_input, params, on_progress)
+        views = [model_output_to_views(sample) for sample in decoded.numpy()]
+        return GenerationResult(views=views, model_input=model_input, background=background,
+                                params=params, seconds=time.perf_counter() - started)
+
+    def _sample(self, model_input, params: GenerationParams, on_progress):
+        tensor = torch.from_numpy(to_model_input(model_input))[None].to(self.device)
+        generator = torch.Generator(device="cpu").manual_seed(params.seed)
+
+        def callback(progress) -> bool:  # True stops ldm.generate with ldm.Cancelled
+            event = ProgressEvent(progress.phase, progress.step, progress.total)
+            return bool(on_progress is not None and on_progress(event))
+
+        try:
+            with torch.inference_mode():
+                return ldm.generate(self.model, tensor, params.elevation, steps=params.steps,
+                                    cfg_scale=params.cfg_scale, eta=DDIM_ETA,
+                                    batch_view_num=params.batch_views, sample_num=params.samples,
+                                    generator=generator, use_posterior_mean=params.use_posterior_mean,
+                                    callback=callback)
+        except ldm.Cancelled:
+            raise GenerationCancelled() from None
+        except Exception as exc:
+            if not devices.is_out_of_memory(exc):
+                raise
+            devices.free_cached_memory(self.device)
+            raise SetupError(
+                f"{self.device} ran out of memory during sampling (batch_views {params.batch_views}, "
+                f"samples {params.samples}). Lower batch_views (4 suits 16 GB GPUs, 1 needs least), "
+                "use samples 1, or close other programs that use the GPU.", code="out_of_memory") from None
+
+    def write_sets(self, result: GenerationResult, folders, input_file="input.png", overwrite=False) -> list:
+        """Write one complete view-set folder per sample; returns [(folder, file names), ...]."""
+        folders = list(folders)
+        if len(folders) != len(result.views):
+            raise ValueError(f"{len(result.views)} samples but {len(folders)} folders")
+        written = []
+        for index, (folder, views) in enumerate(zip(folders, result.views)):
+            metadata = self._metadata(result, index, input_file)
+            path = write_view_set(folder, views, result.model_input, metadata,
+                                  overwrite=overwrite or _is_empty_folder(folder))
+            written.append((path, SET_FILES))
+        return written
+
+    def _metadata(self, result: GenerationResult, index: int, input_file: str) -> dict:
+        params = result.params
+        return {
+            "warning": RANDOM_WEIGHTS_WARNING if self.random_weights else None,
+            "model": {
+                "name": "SyncDreamer",
+                "config": self.config_path.name,
+                "checkpoint": None if self.checkpoint_path is None else self.checkpoint_path.name,
+                "checkpoint_sha256": None,
+                "random_weights": self.random_weights,
+                "software": f"glimpse3d-syncdreamer {__version__}",
+            },
+            "generation": {
+                "seed": params.seed,
+                "steps": params.steps,
+                "cfg_scale": params.cfg_scale,
+                "elevation_deg": params.elevation,
+                "crop_size": params.crop_size,
+                "sampler": SAMPLER,
+                "eta": DDIM_ETA,
+                "precision": devices.dtype_name(self.dtype),
+                "device": str(self.device),
+                "batch_view_num": params.batch_views,
+                "sample_index": index,
+                "sample_count": params.samples,
+                "input_file": input_file,
+                "background": result.background,
+                "use_posterior_mean": params.use_posterior_mean,
+                "seconds": round(result.seconds, 2),
+            },
+        }
+
+    # --- the original module's interface ---------------------------------------------------------
+
+    def generate(self, image, elevation=30.0, cfg_scale=2.0, sample_steps=50, batch_view_num=8,
+                 sample_num=1, seed=42, crop_size=200, background="auto", use_posterior_mean=False,
+                 on_progress=None) -> list:
+        """The views as PIL images: 16 per sample, sample after sample (16 * sample_num in all)."""
+        params = _params(elevation, cfg_scale, sample_steps, batch_view_num, sample_num, seed, crop_size,
+                         background, use_posterior_mean)
+        result = self.run(image, params, on_progress=on_progress)
+        return [view for sample in result.views for view in sample]
+
+    def generate_and_save(self, image, output_dir, elevation=30.0, cfg_scale=2.0, sample_steps=50,
+                          batch_view_num=8, sample_num=1, seed=42, crop_size=200, background="auto",
+                          use_posterior_mean=False, overwrite=False, on_progress=None) -> list:
+        """Generate and write the view set(s) under `output_dir`; returns the written file paths.
+
+        One sample is written to `output_dir` itself, several to `output_dir/sample_<k>`.
+        """
+        params = _params(elevation, cfg_scale, sample_steps, batch_view_num, sample_num, seed, crop_size,
+                         background, use_posterior_mean)
+        result = self.run(image, params, on_progress=on_progress)
+        input_file = Path(image).name if isinstance(image, (str, Path)) else "input.png"
+        written = self.write_sets(result, sample_folders(output_dir, params.samples), input_file, overwrite)
+        return [str(folder / name) for folder, names in written for name in names]
+
+
+def _params(elevation, cfg_scale, steps, batch_views, samples, seed, crop_size, background,
+            use_posterior_mean) -> GenerationParams:
+    return parse_params({"elevation": elevation, "cfg_scale": cfg_scale, "steps": steps,
+                         "batch_views": batch_views, "samples": samples, "seed": seed,
+                         "crop_size": crop_size, "background": background,
+                         "use_posterior_mean": use_posterior_mean})
+
+
+def _is_empty_folder(folder) -> bool:
+    folder = Path(folder)
+    return folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir())
