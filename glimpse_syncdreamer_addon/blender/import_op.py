@@ -4,10 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import bpy
-from bpy.props import BoolProperty, FloatProperty, StringProperty
+from bpy.props import StringProperty
 
 from ..core import view_sets
 from . import scene_import
+from .props import import_options
 
 
 class GLIMPSE3D_OT_import_views(bpy.types.Operator):
@@ -19,45 +20,23 @@ class GLIMPSE3D_OT_import_views(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     # SKIP_SAVE: a path remembered from the last run must never leak into a scripted call.
-    directory: StringProperty(
-        name="Folder",
-        description="A generated set folder (cameras.json, or only view_00.png ... view_15.png)",
-        subtype="DIR_PATH",
-        options={"SKIP_SAVE", "HIDDEN"},
-    )
-    filepath: StringProperty(
-        name="File",
-        description="A 4096x256 PNG strip of sixteen views, or any file inside a set folder",
-        subtype="FILE_PATH",
-        options={"SKIP_SAVE", "HIDDEN"},
-    )
-    filter_glob: StringProperty(default="*.png;*.json", options={"HIDDEN"})
-    plane_distance: FloatProperty(
-        name="Plane Distance",
-        description="How far in front of each camera its image plane stands; 0 puts every plane "
-        "through the rig origin, where the object is",
-        default=0.0,
-        min=0.0,
-        soft_max=10.0,
-        unit="LENGTH",
-    )
-    key_white: BoolProperty(
-        name="Key Out White",
-        description="Make the white background of the views transparent on the image planes",
-        default=False,
-    )
-    show_all_planes: BoolProperty(
-        name="Show All Planes",
-        description="Show every image plane on every frame; otherwise each plane shows only on "
-        "its view's frame, so looking through a camera shows its view unobstructed",
-        default=False,
-    )
-    set_scene_settings: BoolProperty(
-        name="Set Scene Settings",
-        description="Also set render engine (Cycles), resolution (256x256), Standard view "
-        "transform, frame range and active camera so a render reproduces the views",
-        default=False,
-    )
+    # The import options are the ones the generate operator and the panel share (props.py).
+    __annotations__ = {
+        "directory": StringProperty(
+            name="Folder",
+            description="A generated set folder (cameras.json, or only view_00.png ... view_15.png)",
+            subtype="DIR_PATH",
+            options={"SKIP_SAVE", "HIDDEN"},
+        ),
+        "filepath": StringProperty(
+            name="File",
+            description="A 4096x256 PNG strip of sixteen views, or any file inside a set folder",
+            subtype="FILE_PATH",
+            options={"SKIP_SAVE", "HIDDEN"},
+        ),
+        "filter_glob": StringProperty(default="*.png;*.json", options={"HIDDEN"}),
+        **{name: prop for name, prop in import_options().items() if name != "import_result"},
+    }
 
     def invoke(self, context, event):
         context.window_manager.fileselect_add(self)

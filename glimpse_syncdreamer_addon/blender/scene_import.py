@@ -76,7 +76,7 @@ def import_view_set(
         previous_rig = _rig_of(previous)
         if previous_rig is not None:
             rig.matrix_world = previous_rig.matrix_world.copy()
-        _remove_set(scene, previous, created)
+        _remove_set(scene, previous, created, rig)
     else:
         rig.location = scene.cursor.location
     created.give_wanted_names()  # free now that the replaced set is gone
@@ -331,17 +331,24 @@ def _default_frame_start(scene, source, replacing):
     return max(ours) + 1 if ours else scene.frame_start
 
 
-def _remove_set(scene, collection, replacement: "_NewBlocks"):
-    """Remove a set's markers, objects and the data only it used; anything else the artist put
-    into its collection moves to the replacement's collection."""
+def _remove_set(scene, collection, replacement: "_NewBlocks", new_rig):
+    """Remove a set's markers, objects and the data only it used. What the artist added is kept:
+    objects and collections put into the set's collection move to the new one, objects parented
+    to the old rig to the new rig (which already stands where the old one stood)."""
     source = collection[SOURCE_PROPERTY]
     cameras = _set_cameras(scene, source)
     for marker in [m for m in scene.timeline_markers if m.camera in cameras]:
         scene.timeline_markers.remove(marker)
+    ours = [obj for obj in collection.objects if obj.get(SOURCE_PROPERTY) == source]
     for obj in collection.objects:
         if obj.get(SOURCE_PROPERTY) != source:
             replacement.collection.objects.link(obj)
-    ours = [obj for obj in collection.objects if obj.get(SOURCE_PROPERTY) == source]
+    for child in collection.children:
+        replacement.collection.children.link(child)
+    old_rig = _rig_of(collection)
+    for obj in bpy.data.objects:
+        if old_rig is not None and obj.parent == old_rig and obj.get(SOURCE_PROPERTY) != source:
+            obj.parent = new_rig  # the parent inverse is kept, and so is the world position
     data = [obj.data for obj in ours if obj.data is not None]
     materials = [slot for mesh in data if isinstance(mesh, bpy.types.Mesh) for slot in mesh.materials if slot]
     actions = [obj.animation_data.action for obj in ours if obj.animation_data and obj.animation_data.action]

@@ -1,4 +1,5 @@
 """The scene a set import builds (bpy, background): cameras, rig, planes, markers, re-import."""
+import json
 import os
 
 import bpy
@@ -112,17 +113,37 @@ def test_rig_at_the_cursor_moves_the_set_as_one(scene, set_folder, reference_cam
 
 
 def test_reimport_replaces_the_set(scene, set_folder):
-    scene_import.import_view_set(bpy.context, set_folder)
+    first = scene_import.import_view_set(bpy.context, set_folder)
     before = _data_counts()
-    keeper = bpy.data.objects.new("artist_empty", None)  # something the artist put into the set
-    bpy.data.collections["cat_set"].objects.link(keeper)
+    old_rig = bpy.data.objects["cat_set_rig"]
+    old_rig.location = (0.5, 0.0, 0.0)
+    # what the artist added to the set: an object parented to the rig, a collection inside it
+    keeper = bpy.data.objects.new("artist_model", None)
+    first.objects.link(keeper)
+    keeper.parent = old_rig
+    keeper.location = (0.0, 0.0, 0.2)
+    first.children.link(bpy.data.collections.new("artist_notes"))
+    bpy.context.view_layer.update()
+    keeper_world = np.array(keeper.matrix_world)
 
     collection = scene_import.import_view_set(bpy.context, set_folder, key_white=True)
     after = _data_counts()
-    assert after == {**before, "objects": before["objects"] + 1}
+    assert after == {**before, "objects": before["objects"] + 1, "collections": before["collections"] + 1}
     assert collection.name == "cat_set" and "cat_set_cam_00" in bpy.data.objects
-    assert keeper.name in collection.objects
+    assert "cat_set.001" not in bpy.data.collections and "cat_set_rig.001" not in bpy.data.objects
+    assert keeper.name in collection.objects and "artist_notes" in collection.children
+    assert keeper.parent == bpy.data.objects["cat_set_rig"]
+    np.testing.assert_allclose(np.array(keeper.matrix_world), keeper_world, atol=1e-6)
     assert sorted(marker.frame for marker in scene.timeline_markers) == list(range(1, 17))
+
+
+def test_random_weights_warning_travels_with_the_set(scene, scratch_copy):
+    folder = scratch_copy()
+    document = json.loads((folder / "cameras.json").read_text())
+    document["warning"] = "RANDOM WEIGHTS: noise, not your object."
+    (folder / "cameras.json").write_text(json.dumps(document))
+    collection = scene_import.import_view_set(bpy.context, folder)
+    assert collection[scene_import.WARNING_PROPERTY].startswith("RANDOM WEIGHTS")
 
 
 def test_other_sets_go_after_the_first(scene, set_folder, views_only_folder, reference_cameras):
