@@ -1,0 +1,154 @@
+"""HTTP client for the inference server's protocol (docs/contracts.md §3), standard library only.
+
+Every failure becomes a `ServerError` whose message says what is wrong and what to do, so the
+panel and scripts can show it as it is.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import urllib.error
+import urllib.parse
+import urllib.request
+
+DEFAULT_TIMEOUT_S = 10.0
+# Downloads and job submission carry images; allow them more time than status polls.
+TRANSFER_TIMEOUT_S = 120.0
+
+
+class ServerError(RuntimeError):
+    """A request failed. `code` is the server's error code, "unreachable", "unauthorized",
+    "timeout" or "bad_answer"; `status` the HTTP status when there was an answer."""
+
+    def __init__(self, message: str, *, code: str = "server_error", status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+
+
+class GlimpseClient:
+    """Talks to one server at `base_url` with one bearer token. Safe to use from any thread."""
+
+    def __init__(self, base_url: str, token: str, *, timeout: float = DEFAULT_TIMEOUT_S):
+        self.base_url = normalize_url(base_url)
+        self.token = token or ""
+        self.timeout = timeout
+        # The server is usually on 127.0.0.1: never route it through a proxy from the environment.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    # -- protocol -------------------------------------------------------------------------
+    def health(self) -> dict:
+        return self._json("GET", "/v1/health")
+
+    def create_job(self, image_bytes: bytes, filename: str, params: dict) -> dict:
+        body = {"image_b64": base64.b64encode(image_bytes).decode("ascii"),
+                "filename": filename, "params": params}
+        return self._json("POST", "/v1/jobs", body, timeout=TRANSFER_TIMEOUT_S)
+
+    def list_jobs(self) -> list:
+        return self._json("GET", "/v1/jobs").get("jobs", [])
+
+    def get_job(self, job_id: str) -> dict:
+        return self._json("GET", f"/v1/jobs/{_quote(job_id)}")
+
+    def cancel_job(self, job_id: str) -> dict:
+        return self._json("POST", f"/v1/jobs/{_quote(job_id)}/cancel", {})
+
+    def list_files(self, job_id: str) -> list:
+        return self._json("GET", f"/v1/jobs/{_quote(job_id)}/files").get("files", [])
+
+    def download_file(self, job_id: str, sample: int, name: str) -> bytes:
+        path = f"/v1/jobs/{_quote(job_id)}/files/{int(sample)}/{_quote(name)}"
+        return self._request("GET", path, timeout=TRANSFER_TIMEOUT_S)
+
+    def model_info(self) -> dict:
+        return self._json("GET", "/v1/model")
+
+    def load_model(self) -> dict:
+        # Loading a checkpoint can take minutes on a slow disk.
+        return self._json("POST", "/v1/model/load", {}, timeout=600.0)
+
+    def unload_model(self) -> dict:
+        return self._json("POST", "/v1/model/unload", {})
+
+    def shutdown(self) -> None:
+        self._request("POST", "/v1/shutdown", b"{}")
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _json(self, method: str, path: str, body: dict | None = None, *, timeout: float | None = None):
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        raw = self._request(method, path, data, timeout=timeout)
+        try:
+            return json.loads(raw.decode("utf-8")) if raw else {}
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ServerError(
+                f"The server at {self.base_url} answered {method} {path} with something that is not "
+                "JSON. Check that the URL points to a Glimpse3D server.", code="bad_answer") from None
+
+    def _request(self, method: str, path: str, data: bytes | None = None, *,
+                 timeout: float | None = None) -> bytes:
+        request = urllib.request.Request(self.base_url + path, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        timeout = self.timeout if timeout is None else timeout
+        try:
+            with self._opener.open(request, timeout=timeout) as response:
+                return response.read()
+        except urllib.error.HTTPError as exc:
+            raise self._http_error(exc, method, path) from None
+        except (socket.timeout, TimeoutError):
+            raise ServerError(
+                f"The server at {self.base_url} did not answer {method} {path} within {timeout:g} s. "
+                "It may be busy loading the model; try again, or restart it in the Glimpse3D panel.",
+                code="timeout") from None
+        except (urllib.error.URLError, ConnectionError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ServerError(
+                f"Cannot reach the Glimpse3D server at {self.base_url} ({reason}). Start it in the "
+                "Glimpse3D panel, or check the server URL in the add-on preferences.",
+                code="unreachable") from None
+
+    def _http_error(self, exc: urllib.error.HTTPError, method: str, path: str) -> ServerError:
+        try:
+            raw = exc.read()
+        except OSError:
+            raw = b""
+        code, message = _parse_error_body(raw)
+        if exc.code == 401:
+            return ServerError(
+                f"The server at {self.base_url} refused the token. For a server you started "
+                "yourself, copy its token into the add-on preferences (Server Token).",
+                code="unauthorized", status=401)
+        if message is None:
+            snippet = raw[:200].decode("utf-8", "replace").strip()
+            message = (f"The server answered {exc.code} {exc.reason} to {method} {path}"
+                       + (f": {snippet}" if snippet else "."))
+        return ServerError(message, code=code or "server_error", status=exc.code)
+
+
+def _parse_error_body(raw: bytes) -> tuple[str | None, str | None]:
+    """(code, message) from the protocol's `{"error": {"code", "message"}}`, or (None, None)."""
+    try:
+        error = json.loads(raw.decode("utf-8")).get("error")
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return None, None
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error.get("code"), error["message"]
+    if isinstance(error, str):
+        return None, error
+    return None, None
+
+
+def _quote(part: str) -> str:
+    return urllib.parse.quote(str(part), safe="")
+
+
+def normalize_url(url: str) -> str:
+    """'127.0.0.1:8765/' -> 'http://127.0.0.1:8765' (no trailing slash)."""
+    url = (url or "").strip().rstrip("/")
+    if url and "://" not in url:
+        url = "http://" + url
+    return url

@@ -1,0 +1,63 @@
+"""One generation request: the input image's bytes and the job parameters of the protocol.
+
+The server checks the parameters again (inference_server/params.py is the authority); the
+checks here only catch, before anything is sent, what the panel's widgets cannot prevent.
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+BACKGROUND_CHOICES = ("auto", "keep", "remove")
+MAX_SEED = 2**31 - 1  # Blender's IntProperty is 32-bit
+# Formats that the server's Pillow reads; Blender can hold others (EXR, HDR) that it cannot.
+READABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    image_bytes: bytes
+    filename: str
+    params: dict
+
+
+def new_seed() -> int:
+    return random.SystemRandom().randint(0, MAX_SEED)
+
+
+def build_params(*, elevation: float, crop_size: int, cfg_scale: float, steps: int, seed: int,
+                 samples: int, batch_views: int, background: str, output_dir: str | None = None) -> dict:
+    """The protocol's `params` object; raises ValueError saying which value to change."""
+    background = background.lower()
+    if background not in BACKGROUND_CHOICES:
+        raise ValueError(f"Background must be one of {', '.join(BACKGROUND_CHOICES)}, not {background!r}.")
+    if crop_size != -1 and not 64 <= crop_size <= 256:
+        raise ValueError(f"Crop size must be -1 (no crop) or between 64 and 256, not {crop_size}; "
+                         "200 suits most objects.")
+    params = {"elevation": float(elevation), "crop_size": int(crop_size), "cfg_scale": float(cfg_scale),
+              "steps": int(steps), "seed": int(seed), "samples": int(samples),
+              "batch_views": int(batch_views), "background": background}
+    if output_dir:
+        params["output_dir"] = str(output_dir)
+    return params
+
+
+def read_image(path: str | os.PathLike) -> tuple[bytes, str]:
+    """(bytes, file name) of an input image file; ValueError with what to do when it is unusable."""
+    path = Path(path).expanduser()
+    if not str(path) or not path.name:
+        raise ValueError("No input image chosen: pick an image file or an image already in Blender "
+                         "in the Glimpse3D panel.")
+    if not path.is_file():
+        raise ValueError(f"The input image {path} does not exist; choose another file.")
+    if path.suffix.lower() not in READABLE_SUFFIXES:
+        raise ValueError(f"The input image {path.name} is not a format the server reads; "
+                         f"save it as PNG (with transparency if you have it) and choose that.")
+    size = path.stat().st_size
+    if size > MAX_IMAGE_BYTES:
+        raise ValueError(f"The input image {path.name} is {size // 2**20} MiB; scale it down below "
+                         f"{MAX_IMAGE_BYTES // 2**20} MiB (the model sees 256x256 pixels anyway).")
+    return path.read_bytes(), path.name
