@@ -7,8 +7,6 @@ All decisions about the set (layout, checks, camera matrices, plane sizes) come 
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import bpy
 import numpy as np
 from mathutils import Matrix
@@ -88,7 +86,7 @@ def import_view_set(
         marker = scene.timeline_markers.new(f"{view_set.name} {view.index:02d}", frame=frame)
         marker.camera = camera_object
     if not show_all_planes:
-        _show_each_plane_on_its_frame(camera_objects, frames)
+        _show_each_plane_on_its_frame(camera_objects, frames, scene.frame_current)
     if view_set.warning:
         collection[WARNING_PROPERTY] = view_set.warning
     if set_scene_settings:
@@ -179,7 +177,10 @@ def _plane_material(label, image, key_white, created):
 
     texture = nodes.new("ShaderNodeTexImage")
     texture.image = image
-    texture.extension = "EXTEND"  # no wrap-around blending at the plane's borders
+    # Closest: a render through the camera gives back the view's own pixels at any sample count
+    # (Linear blends neighbours as soon as several samples jitter around a pixel's centre).
+    texture.interpolation = "Closest"
+    texture.extension = "EXTEND"
     emission = nodes.new("ShaderNodeEmission")
     emission.inputs["Strength"].default_value = 1.0
     transparent = nodes.new("ShaderNodeBsdfTransparent")
@@ -230,7 +231,7 @@ def _white_key_alpha(nodes, links, texture, image_alpha):
     return combined.outputs[0]
 
 
-def _show_each_plane_on_its_frame(camera_objects, frames):
+def _show_each_plane_on_its_frame(camera_objects, frames, current_frame):
     """Key the planes' visibility so that on view i's frame only plane i is shown."""
     for camera, frame in zip(camera_objects, frames):
         for plane in camera.children:
@@ -238,7 +239,7 @@ def _show_each_plane_on_its_frame(camera_objects, frames):
                 plane.hide_viewport = plane.hide_render = hidden
                 plane.keyframe_insert("hide_viewport", frame=key_frame)
                 plane.keyframe_insert("hide_render", frame=key_frame)
-            plane.hide_viewport = plane.hide_render = False  # as on its own frame
+            plane.hide_viewport = plane.hide_render = frame != current_frame  # as the keys say now
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,6 +414,7 @@ def _set_scene_settings(scene, image_size, frames, first_camera):
     render.pixel_aspect_x = render.pixel_aspect_y = 1.0
     render.dither_intensity = 0.0
     scene.cycles.filter_width = EXACT_FILTER_WIDTH
+    scene.cycles.use_denoising = False  # the denoiser would smooth the views' own pixels
     scene.view_settings.view_transform = "Standard"
     scene.view_settings.look = "None"
     scene.view_settings.exposure = 0.0

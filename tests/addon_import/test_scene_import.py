@@ -67,20 +67,23 @@ def test_planes_fill_each_frustum_with_an_unlit_image(scene, set_folder):
     collection = scene_import.import_view_set(bpy.context, set_folder, plane_distance=0.7)
     for camera in _set_objects(collection, "CAMERA"):
         (plane,) = camera.children
-        assert plane.matrix_local.to_translation()[:] == pytest.approx((0, 0, -0.7), abs=1e-6)
+        assert plane.location[:] == pytest.approx((0, 0, -0.7), abs=1e-6)
         width, height = plane.dimensions.x, plane.dimensions.y
         assert (width, height) == pytest.approx((0.7 * 256 / 280, 0.7 * 256 / 280))
         nodes = plane.active_material.node_tree.nodes
         texture = next(node for node in nodes if node.type == "TEX_IMAGE")
         assert texture.image == camera.data.background_images[0].image
+        assert texture.interpolation == "Closest"
         assert {node.type for node in nodes} >= {"EMISSION", "BSDF_TRANSPARENT", "MIX_SHADER"}
         assert not plane.visible_shadow
 
 
 def test_markers_flip_cameras_and_planes(scene, set_folder):
-    scene.frame_start = 10
+    scene.frame_start, scene.frame_current = 10, 12
     collection = scene_import.import_view_set(bpy.context, set_folder)
     cameras = _set_objects(collection, "CAMERA")
+    shown = [plane.name for plane in _set_objects(collection, "MESH") if not plane.hide_viewport]
+    assert shown == ["cat_set_view_02"]  # right away, before the frame changes
     markers = sorted(scene.timeline_markers, key=lambda marker: marker.frame)
     assert [marker.frame for marker in markers] == list(range(10, 26))
     assert [marker.camera for marker in markers] == cameras
@@ -176,6 +179,7 @@ def test_scene_settings_only_when_asked(scene, set_folder):
     assert scene.render.engine == "CYCLES"
     assert (scene.render.resolution_x, scene.render.resolution_y, scene.render.resolution_percentage) == (256, 256, 100)
     assert scene.view_settings.view_transform == "Standard"
+    assert scene.cycles.filter_width < 0.05 and not scene.cycles.use_denoising and scene.render.dither_intensity == 0
     assert (scene.frame_start, scene.frame_end) == (5, 20)
     assert scene.camera == _set_objects(collection, "CAMERA")[0]
 
