@@ -1,0 +1,181 @@
+"""The add-on preferences (Edit > Preferences > Add-ons > Glimpse3D SyncDreamer) and the
+`ServerSettings` built from them."""
+import os
+import tempfile
+
+import bpy
+from bpy.props import EnumProperty, IntProperty, StringProperty
+
+from ..core import server_settings as ss
+from ..core import setup_check
+from . import runtime
+
+# The extension's package (this module is "<package>.blender.prefs").
+ADDON_PACKAGE = __package__.rpartition(".")[0]
+
+
+class GLIMPSE3D_AddonPreferences(bpy.types.AddonPreferences):
+    bl_idname = ADDON_PACKAGE
+
+    server_mode: EnumProperty(
+        name="Server Mode",
+        items=(
+            (ss.LOCAL, "Local", "Start the inference server on this machine with the Python below"),
+            (ss.REMOTE, "Remote", "Use a server that already runs (on this or another machine)"),
+        ),
+        default=ss.LOCAL,
+    )
+    python_path: StringProperty(
+        name="Server Python",
+        description="The Python interpreter (3.10+, with torch) that runs the server, e.g. the "
+        "python of a virtual environment. Empty: $GLIMPSE_SERVER_PYTHON",
+        subtype="FILE_PATH",
+    )
+    checkpoint_path: StringProperty(
+        name="Checkpoint",
+        description="The SyncDreamer weights: syncdreamer-pretrain.ckpt or a converted .safetensors",
+        subtype="FILE_PATH",
+    )
+    device: EnumProperty(
+        name="Device",
+        items=(
+            ("auto", "Auto", "The first CUDA GPU, else Apple's GPU, else the CPU"),
+            ("cuda", "CUDA", "An NVIDIA GPU"),
+            ("mps", "Apple GPU", "Metal on Apple silicon"),
+            ("cpu", "CPU", "Very slow: minutes per step with the full model"),
+        ),
+        default="auto",
+    )
+    precision: EnumProperty(
+        name="Precision",
+        items=(
+            ("auto", "Auto", "bfloat16 or float16 on CUDA, float32 elsewhere"),
+            ("float16", "Half (float16)", "Half the GPU memory; on GPUs only"),
+            ("bfloat16", "Half (bfloat16)", "Half the GPU memory, wider range than float16; recent NVIDIA GPUs"),
+            ("float32", "Full (float32)", "As the reference code runs it"),
+        ),
+        default="auto",
+    )
+    extra_args: StringProperty(
+        name="Extra Arguments",
+        description="More arguments for 'python -m inference_server serve' (e.g. --random-weights "
+        "for a smoke test without a checkpoint); $GLIMPSE_SERVER_EXTRA_ARGS is added to these",
+    )
+    server_url: StringProperty(
+        name="Server URL",
+        description="Address of a server that already runs, e.g. http://127.0.0.1:8765",
+        default="http://127.0.0.1:8765",
+    )
+    server_token: StringProperty(
+        name="Server Token",
+        description="The token that server printed at start (or its $GLIMPSE_SERVER_TOKEN)",
+        subtype="PASSWORD",
+    )
+    output_dir: StringProperty(
+        name="Output Folder",
+        description="Where generated view sets are written. Empty: the extension's user folder",
+        subtype="DIR_PATH",
+    )
+    start_mode: EnumProperty(
+        name="Start Server",
+        items=(
+            ("FIRST_USE", "On First Use", "Start the local server when you first generate (or press Start)"),
+            ("WITH_BLENDER", "With Blender", "Start the local server when Blender starts, so the first "
+             "generation does not wait for it"),
+        ),
+        default="FIRST_USE",
+    )
+    idle_unload_minutes: IntProperty(
+        name="Unload Model After",
+        description="Minutes without a job after which the local server frees the model's memory "
+        "(0: keep it loaded)",
+        default=10, min=0, soft_max=120,
+    )
+    start_timeout_s: IntProperty(
+        name="Start Timeout",
+        description="Seconds to wait for the local server to be ready before giving up",
+        default=300, min=10, soft_max=1200,
+    )
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        layout.prop(self, "server_mode", expand=True)
+        if self.server_mode == ss.LOCAL:
+            col = layout.column()
+            col.prop(self, "python_path")
+            if not self.python_path and os.environ.get(ss.ENV_PYTHON):
+                col.label(text=f"Using ${ss.ENV_PYTHON}: {os.environ[ss.ENV_PYTHON]}", icon="INFO")
+            col.prop(self, "checkpoint_path")
+            col.prop(self, "device")
+            col.prop(self, "precision")
+            col.prop(self, "start_mode")
+            col.prop(self, "idle_unload_minutes")
+            col.prop(self, "start_timeout_s")
+            col.prop(self, "extra_args")
+        else:
+            col = layout.column()
+            col.prop(self, "server_url")
+            col.prop(self, "server_token")
+        layout.prop(self, "output_dir")
+        layout.label(text=f"Sets go to: {output_folder(self)}")
+        draw_setup_report(layout, runtime.session)
+
+
+def draw_setup_report(layout, session):
+    box = layout.box()
+    row = box.row()
+    row.operator("glimpse3d.check_setup", icon="CHECKMARK")
+    if session.setup_running:
+        row.label(text="Checking… (importing torch takes a while)")
+    for item in session.setup_report or ():
+        icon = {setup_check.OK: "CHECKMARK", setup_check.WARNING: "ERROR"}.get(item.status, "CANCEL")
+        box.label(text=f"{item.label}: {item.detail}", icon=icon)
+        if item.fix:
+            box.label(text=f"    Fix: {item.fix}")
+
+
+def addon_prefs(context=None):
+    """Our preferences, or None when the package was registered without the add-on system."""
+    context = context or bpy.context
+    addon = context.preferences.addons.get(ADDON_PACKAGE)
+    return addon.preferences if addon is not None else None
+
+
+def user_folder(name: str) -> str:
+    """A folder in the extension's user directory (a temp folder when not run as an extension)."""
+    try:
+        return bpy.utils.extension_path_user(ADDON_PACKAGE, path=name, create=True)
+    except ValueError:  # registered from the repository, not installed as an extension
+        path = os.path.join(tempfile.gettempdir(), "glimpse_syncdreamer", name)
+        os.makedirs(path, exist_ok=True)
+        return path
+
+
+def output_folder(prefs) -> str:
+    chosen = bpy.path.abspath(prefs.output_dir) if prefs is not None and prefs.output_dir else ""
+    return os.path.abspath(chosen) if chosen else user_folder("outputs")
+
+
+def server_settings(context=None) -> ss.ServerSettings:
+    """The settings for starting or reaching the server; raises ValueError for bad extra args."""
+    prefs = addon_prefs(context)
+    if prefs is None:  # defaults plus the environment (scripts that register the package directly)
+        return ss.ServerSettings(python=ss.resolve_python(""), extra_args=ss.resolve_extra_args(""),
+                                 idle_unload_s=600.0, output_dir=output_folder(None))
+    return ss.ServerSettings(
+        mode=prefs.server_mode,
+        python=ss.resolve_python(bpy.path.abspath(prefs.python_path)),
+        checkpoint=bpy.path.abspath(prefs.checkpoint_path),
+        device=prefs.device,
+        precision=prefs.precision,
+        extra_args=ss.resolve_extra_args(prefs.extra_args),
+        url=prefs.server_url.strip(),
+        token=prefs.server_token.strip(),
+        idle_unload_s=prefs.idle_unload_minutes * 60.0,
+        ready_timeout_s=float(prefs.start_timeout_s),
+        output_dir=output_folder(prefs),
+    )
+
+
+classes = (GLIMPSE3D_AddonPreferences,)

@@ -1,0 +1,1 @@
+"""A stand-in for the real server package, for testing the add-on's child-process handling."""

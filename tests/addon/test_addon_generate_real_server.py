@@ -1,0 +1,31 @@
+"""generate_views in background Blender against the REAL server process that the add-on starts
+(the project's Python, --random-weights: the tiny model, no checkpoint), one step; the set is
+imported and disabling the add-on stops the server."""
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_generate_views_synchronously_with_the_real_server(extension_zip, shared_dir, run_bpy_script):
+    result = run_bpy_script(
+        "bl_generate_real_server.py", extension_zip, shared_dir / "testset" / "cat.png",
+        env_extra={"GLIMPSE_SERVER_PYTHON": sys.executable, "GLIMPSE_SERVER_EXTRA_ARGS": "--random-weights"})
+    assert result["generate"] == ["FINISHED"] and result["server_state"] == "ready"
+
+    stdout = result["_stdout"]
+    assert "Glimpse3D: generating views of cat.png (seed 7, 1 steps)" in stdout
+    assert "Glimpse3D: Step 1/1" in stdout and "Glimpse3D: imported " in stdout  # progress printed
+
+    (folder,) = result["folders"]
+    assert "/extensions/" in folder and "/outputs/" in folder  # the extension's user folder
+    expected = {f"view_{i:02d}.png" for i in range(16)} | {"input.png", "grid.png", "cameras.json", "transforms.json"}
+    assert expected <= set(result["files"])
+    assert result["cameras_json"] == {"random_weights": True, "steps": 1, "seed": 7, "views": 16}
+
+    imported = result["set"]
+    assert imported["in_scene"] and imported["cameras"] == 16 and imported["planes"] == 16
+    assert imported["empties"] == 1 and imported["markers_with_cameras"] == 16
+
+    assert result["server_alive_before_disable"] and not result["server_alive_after_disable"]
+    assert result["types_after_disable"] == []

@@ -1,0 +1,50 @@
+"""The built zip in Blender (the bpy module, background, in a fresh process with its own user
+folder): install through Blender's extension install, enable, operators/panels/menus present,
+panels and preferences draw with valid UILayout calls, background-mode errors say what to do,
+and disabling leaves nothing of ours registered."""
+import pytest
+
+OPERATORS = ["cancel", "check_setup", "generate_views", "import_views", "new_seed", "start_server",
+             "stop_server", "unload_model"]
+NOTHING = {"operators": [], "types": [], "scene_settings": False, "add_image_menu": [], "import_menu": [],
+           "timers": []}
+
+
+def test_install_enable_draw_disable(extension_zip, shared_dir, run_bpy_script):
+    result = run_bpy_script("bl_install_cycle.py", extension_zip, shared_dir / "testset" / "cat.png")
+    assert result["install"] == ["FINISHED"] and result["enabled"]
+
+    registered = result["registered"]
+    assert registered["operators"] == OPERATORS
+    assert {"GLIMPSE3D_OT_generate_views", "GLIMPSE3D_OT_import_views", "GLIMPSE3D_PT_main",
+            "GLIMPSE3D_PT_model_settings", "GLIMPSE3D_PT_import_settings"} <= set(registered["types"])
+    assert registered["scene_settings"] and registered["timers"] == ["tick"]
+    assert registered["add_image_menu"] == ["menu_func_add_image"]
+    assert registered["import_menu"] == ["menu_func_import"]
+    assert "/extensions/" in result["output_folder"] and result["output_folder"].endswith("outputs")
+
+    drawn = result["drawn"]
+    assert "Server: Stopped" in drawn["stopped"] and "Generate Views" in drawn["stopped"]
+    assert "Step 3/50 · ETA 12 s" in drawn["busy"]  # the progress bar's text
+    assert "Cancel" in drawn["busy"] and "Generate Views" not in drawn["busy"]
+    assert "Server: Error" in drawn["error"]
+    assert "(exit code 1)" in " ".join(drawn["error"])  # the message, wrapped to the sidebar
+    assert "Your image" in drawn["stopped"] and "Your image" in drawn["image_input"]
+    assert "python_path" in drawn["prefs"] and "server_url" in drawn["prefs_remote"]
+
+    assert result["datablock_file"].endswith("cat.png")  # a loaded file is sent as it is
+    copy = result["generated_copy"]
+    assert copy == {"name": "made_in_blender.png", "png": True, "datablock_path_kept": True, "format": "PNG"}
+
+    errors = result["errors"]
+    assert "does not exist" in errors["missing_file"]
+    assert "no image named 'nope'" in errors["missing_image"]
+    assert "Server Python" in errors["no_python"] and "GLIMPSE_SERVER_PYTHON" in errors["no_python"]
+    assert "Crop size must be -1" in errors["bad_crop"]
+    assert "not running" in errors["unload_stopped"]
+    assert result["check_setup"] == ["FINISHED"]
+    assert ["missing", "server Python"] in result["setup_report"]
+
+    assert result["after_disable"] == NOTHING
+    assert result["reenabled_ops"] == OPERATORS and result["reenabled_types"] == registered["types"]
+    assert result["after_second_disable"] == NOTHING
