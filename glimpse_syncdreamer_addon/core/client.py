@@ -47,9 +47,6 @@ class GlimpseClient:
                 "filename": filename, "params": params}
         return self._json("POST", "/v1/jobs", body, timeout=TRANSFER_TIMEOUT_S)
 
-    def list_jobs(self) -> list:
-        return self._json("GET", "/v1/jobs").get("jobs", [])
-
     def get_job(self, job_id: str) -> dict:
         return self._json("GET", f"/v1/jobs/{_quote(job_id)}")
 
@@ -62,13 +59,6 @@ class GlimpseClient:
     def download_file(self, job_id: str, sample: int, name: str) -> bytes:
         path = f"/v1/jobs/{_quote(job_id)}/files/{int(sample)}/{_quote(name)}"
         return self._request("GET", path, timeout=TRANSFER_TIMEOUT_S)
-
-    def model_info(self) -> dict:
-        return self._json("GET", "/v1/model")
-
-    def load_model(self) -> dict:
-        # Loading a checkpoint can take minutes on a slow disk.
-        return self._json("POST", "/v1/model/load", {}, timeout=600.0)
 
     def unload_model(self) -> dict:
         return self._json("POST", "/v1/model/unload", {})

@@ -18,9 +18,7 @@ ENV_TOKEN = "GLIMPSE_SERVER_TOKEN"
 
 LOCAL = "LOCAL"
 REMOTE = "REMOTE"
-AUTO = "auto"
-DEVICE_CHOICES = (AUTO, "cuda", "cpu", "mps")
-PRECISION_CHOICES = (AUTO, "float32", "float16", "bfloat16")
+AUTO = "auto"  # device and precision: let the server choose
 
 NO_PYTHON_MESSAGE = (
     "No Python interpreter is set for the server. In Edit > Preferences > Add-ons > Glimpse3D "

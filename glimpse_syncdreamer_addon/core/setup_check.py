@@ -141,13 +141,18 @@ def _device_item(settings: ServerSettings, probe: dict) -> CheckItem:
                      "use a machine with an NVIDIA GPU and a CUDA build of torch for real work")
 
 
-def _checkpoint_item(settings: ServerSettings, probe: dict | None) -> CheckItem:
+def server_command(python: str, root: Path, arguments: str) -> str:
+    """A command line a person can paste: the bundled server run from its folder."""
+    cd = "cd /d" if sys.platform == "win32" else "cd"
+    return f"{cd} {_quoted(str(root))} && {_quoted(python or 'python')} -m inference_server {arguments}"
+
+
+def _checkpoint_item(settings: ServerSettings, probe: dict | None, root: Path) -> CheckItem:
     if settings.uses_random_weights:
         return CheckItem(WARNING, "checkpoint", "random weights (--random-weights): the views are noise, "
                          "for testing the pipeline only", "remove --random-weights and set Checkpoint")
     how = ("choose syncdreamer-pretrain.ckpt as 'Checkpoint' in the add-on preferences, or download "
-           "it with: " + (f"{_quoted(settings.python)} -m inference_server download" if settings.python
-                          else "python -m inference_server download"))
+           "it (several GB) to where the server looks with: " + server_command(settings.python, root, "download"))
     found = (probe or {}).get("checkpoint")
     if found is None:  # no interpreter to ask: check only the chosen file
         path = Path(settings.checkpoint).expanduser()
@@ -191,11 +196,12 @@ def _output_item(settings: ServerSettings) -> CheckItem:
 
 def check_local(settings: ServerSettings, *, root: Path | None = None, timeout_s: float = 180.0) -> list:
     items, probe = [], None
+    root = root or server_root()
     if not settings.python:
         items.append(CheckItem(MISSING, "server Python", "not set", NO_PYTHON_MESSAGE))
     else:
         try:
-            probe = probe_interpreter(settings.python, root=root or server_root(),
+            probe = probe_interpreter(settings.python, root=root,
                                       checkpoint=settings.checkpoint, timeout_s=timeout_s)
         except (RuntimeError, FileNotFoundError) as exc:
             items.append(CheckItem(MISSING, "server Python", str(exc),
@@ -217,7 +223,7 @@ def check_local(settings: ServerSettings, *, root: Path | None = None, timeout_s
             background = _background_item(settings, probe)
             if background is not None:
                 items.append(background)
-    items.append(_checkpoint_item(settings, probe))
+    items.append(_checkpoint_item(settings, probe, root))
     return items
 
 

@@ -27,5 +27,10 @@ def test_generate_views_synchronously_with_the_real_server(extension_zip, shared
     assert imported["in_scene"] and imported["cameras"] == 16 and imported["planes"] == 16
     assert imported["empties"] == 1 and imported["markers_with_cameras"] == 16
 
+    done, failed = result["ticks"]  # the timer's work, as plain calls
+    assert not done["busy"] and done["notice"] == f"Imported {imported['name']}" and done["interval"] == 1.0
+    assert result["sets_after_ticks"] == [imported["name"]]  # importing the same folder replaces the set
+    assert not failed["busy"] and failed["error"] == "Out of GPU memory: lower Views per Batch."
+
     assert result["server_alive_before_disable"] and not result["server_alive_after_disable"]
     assert result["types_after_disable"] == []

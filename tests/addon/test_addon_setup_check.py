@@ -42,7 +42,7 @@ def test_python_without_packages_names_each_and_the_pip_command(repo_root, tmp_p
         assert found[name].fix.startswith(f'{bare} -m pip install "{pip_name}"')
     assert "pytorch.org" in found["torch"].fix
     assert found["checkpoint"].status == sc.MISSING and "missing.ckpt" in found["checkpoint"].detail
-    assert "-m inference_server download" in found["checkpoint"].fix
+    assert f"cd {repo_root} && {bare} -m inference_server download" in found["checkpoint"].fix
     report = sc.format_report(items)
     assert "[MISSING] torch" in report and "fix:" in report
 

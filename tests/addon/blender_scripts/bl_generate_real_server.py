@@ -9,6 +9,7 @@ usage: python bl_generate_real_server.py EXTENSION_ZIP IMAGE_PNG
 import json
 import os
 import sys
+import types
 
 import bpy
 import addon_utils  # importable only after bpy
@@ -45,6 +46,19 @@ result["set"] = {
     "empties": sum(o.type == "EMPTY" for o in objects),
     "markers_with_cameras": sum(1 for m in scene.timeline_markers if m.camera is not None and m.camera in objects),
 }
+
+# The UI path, where a timer drains the worker's events on the main thread, called as a plain
+# function: a JOB_DONE event is imported by runtime.tick(), a JOB_FAILED one shown as the error.
+job_runner = sys.modules[MODULE + ".core.job_runner"]
+for serial, event_kind, fields in ((98, job_runner.JOB_DONE, {"folders": (folder,)}),
+                                   (99, job_runner.JOB_FAILED, {"message": "Out of GPU memory: lower Views per Batch."})):
+    session.runner = types.SimpleNamespace(serial=serial, cancel=lambda: None)  # the worker that sent it
+    session.state.job_started()
+    session.events.put(job_runner.Event(event_kind, serial=serial, tag=runtime.ImportOptions(), **fields))
+    interval = runtime.tick()
+    result.setdefault("ticks", []).append({"interval": interval, "busy": session.state.busy,
+                                           "notice": session.state.notice, "error": session.state.error})
+result["sets_after_ticks"] = sorted(c.name for c in bpy.data.collections if c not in before)
 
 # Disabling the add-on stops the server child it started.
 pid = session.process.pid
