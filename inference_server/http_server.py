@@ -20,6 +20,7 @@ from .jobs import ShuttingDown
 from .version import __version__
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+_DRAIN_LIMIT_BYTES = 1024 * 1024 * 1024  # a refused body up to this size is read and dropped
 READY_PREFIX = "GLIMPSE_SERVER_READY"
 _CONTENT_TYPES = {".png": "image/png", ".json": "application/json", ".jpg": "image/jpeg",
                   ".mp4": "video/mp4", ".gif": "image/gif"}
@@ -152,12 +153,39 @@ class ServerHandler(BaseHTTPRequestHandler):
             raise ApiError(400, "bad_request", f"bad Content-Length {length_text!r}")
         length = int(length_text)
         if length > self.server.max_body_bytes:
-            self.close_connection = True  # do not read a body that large
-            limit_mb = self.server.max_body_bytes / (1024 * 1024)
-            raise ApiError(413, "body_too_large", f"the request body has {length} bytes, more than the "
-                           f"limit of {limit_mb:g} MB; send a smaller image (SyncDreamer works at "
-                           "256x256 anyway)")
+            self._drain(length)
+            raise self._too_large(length)
         return self.rfile.read(length) if length else b""
+
+    def _too_large(self, length: int) -> ApiError:
+        limit_mb = self.server.max_body_bytes / (1024 * 1024)
+        return ApiError(413, "body_too_large", f"the request body has {length} bytes, more than the "
+                        f"limit of {limit_mb:g} MB; send a smaller image (SyncDreamer works at 256x256 "
+                        "anyway)")
+
+    def _drain(self, length: int):
+        """Read and drop a refused body, so that the client gets to read our answer.
+
+        Beyond a sane size the connection is just closed (the client then sees a broken pipe).
+        """
+        self.close_connection = True
+        if length > _DRAIN_LIMIT_BYTES:
+            return
+        while length > 0:
+            chunk = self.rfile.read(min(length, 1 << 20))
+            if not chunk:
+                return
+            length -= len(chunk)
+
+    def handle_expect_100(self):
+        """`Expect: 100-continue` (curl does that for large bodies): refuse before the body comes."""
+        length_text = self.headers.get("Content-Length", "0") or "0"
+        if length_text.isdigit() and int(length_text) > self.server.max_body_bytes:
+            self.close_connection = True
+            error = self._too_large(int(length_text))
+            self._send_error(error.status, error.code, error.message)
+            return False
+        return super().handle_expect_100()
 
     def _discard_body(self):
         length_text = self.headers.get("Content-Length", "0") or "0"

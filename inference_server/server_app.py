@@ -56,7 +56,7 @@ def clean_input_name(filename) -> str:
 
 
 def decode_image_b64(text) -> bytes:
-    if text is None or text == "":
+    if text is None:
         raise InputError("the request has no image: send it base64-encoded in 'image_b64'",
                          code="missing_image")
     if not isinstance(text, str):
