@@ -11,6 +11,7 @@ import bpy
 from ..core import job_runner as jr
 from ..core.panel_state import STARTING
 from ..core.session import Session
+from ..core.setup_check import all_ok, format_report
 
 TICK_ACTIVE_S = 0.25  # while something runs: a smooth progress bar
 TICK_IDLE_S = 1.0
@@ -78,6 +79,10 @@ def _handle(event) -> None:
             session.state.notice = "Imported " + ", ".join(c.name for c in collections)
     elif event.kind in (jr.JOB_FAILED, jr.SERVER_FAILED):
         popup(event.message)
+    elif event.kind == jr.SETUP_REPORT:  # Check Setup may be pressed in the sidebar: answer there too
+        ok = all_ok(event.tag)
+        popup(format_report(event.tag), title="Glimpse3D setup: " + ("OK" if ok else "something is missing"),
+              icon="CHECKMARK" if ok else "ERROR")
 
 
 def _any_window():

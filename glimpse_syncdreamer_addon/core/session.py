@@ -95,12 +95,14 @@ class Session:
         self._forget_job()
         self.process = self.client = None
         if process is not None:
-            if client is not None:
+            asked = False
+            if client is not None:  # ready: let it finish cleanly
                 try:
                     GlimpseClient(client.base_url, client.token, timeout=3).shutdown()
+                    asked = True
                 except ServerError:
-                    pass  # it is stopped below either way
-            if not process.wait_exit(5):
+                    pass
+            if not (asked and process.wait_exit(5)):
                 process.stop()
         self.state.server_stopped()
 

@@ -2,7 +2,6 @@
 folder): install through Blender's extension install, enable, operators/panels/menus present,
 panels and preferences draw with valid UILayout calls, background-mode errors say what to do,
 and disabling leaves nothing of ours registered."""
-import pytest
 
 OPERATORS = ["cancel", "check_setup", "generate_views", "import_views", "new_seed", "start_server",
              "stop_server", "unload_model"]

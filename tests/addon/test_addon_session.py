@@ -1,6 +1,5 @@
 """The session: child-process handling (with a stand-in server package), the remote mode against
 the fake HTTP server, and the worker-to-main-thread queue drained by `poll()`."""
-import os
 import sys
 import time
 from pathlib import Path
@@ -103,6 +102,16 @@ def test_child_that_never_gets_ready_is_stopped_after_the_timeout():
     with pytest.raises(ServerStartError, match="did not get ready within 0.5 s"):
         session.wait_until_ready()
     assert process.returncode is not None  # stopped, not left behind
+
+
+def test_stop_while_starting_does_not_wait():
+    session = Session(root=FAKE_ROOT)
+    session.start_server(_local("--fake-silent"))
+    process = session.process
+    started = time.monotonic()
+    session.stop_server()
+    assert time.monotonic() - started < 3 and process.returncode is not None
+    assert session.state.server == ps.STOPPED and session.poll() == []  # no "server died" afterwards
 
 
 def test_missing_interpreter_is_an_error_with_the_fix():

@@ -1,6 +1,5 @@
 """Check Setup with real interpreters: the project's venv (everything there) and broken ones
 (each says what is missing and the command that fixes it)."""
-import os
 import stat
 import sys
 
