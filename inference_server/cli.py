@@ -150,13 +150,18 @@ def run_generate(args) -> int:
              "background": args.background, "use_posterior_mean": args.use_posterior_mean}
     params = parse_params({name: value for name, value in given.items() if value is not None})
     image = load_image(args.input)  # refuse a bad image before loading the model
+    folders = sample_folders(args.output, params.samples)
+    if not args.overwrite:
+        for folder in folders:
+            if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+                raise InputError(f"{folder} already exists and is not empty; pass --overwrite to replace "
+                                 "the view set in it, or choose another -o folder", code="output_exists")
     service = _service(args)
     progress = TerminalProgress(enabled=not args.quiet)
     try:
         result = service.run(image, params, on_progress=progress)
         progress(ProgressEvent(WRITING))
-        written = service.write_sets(result, sample_folders(args.output, params.samples),
-                                     input_file=args.input.name, overwrite=args.overwrite)
+        written = service.write_sets(result, folders, input_file=args.input.name, overwrite=args.overwrite)
     finally:
         progress.close()
     for note in params.warnings():
