@@ -199,8 +199,14 @@ class SyncDreamerService:
         written = []
         for index, (folder, views) in enumerate(zip(folders, result.views)):
             metadata = self._metadata(result, index, input_file)
-            path = write_view_set(folder, views, result.model_input, metadata,
-                                  overwrite=overwrite or _is_empty_folder(folder))
+            try:
+                path = write_view_set(folder, views, result.model_input, metadata,
+                                      overwrite=overwrite or _is_empty_folder(folder))
+            except FileExistsError:
+                raise
+            except OSError as exc:
+                raise SetupError(f"cannot write the view set to {folder} ({exc.strerror or exc}); choose "
+                                 "another output folder, or free disk space", code="output_not_writable") from None
             written.append((path, SET_FILES))
         return written
 

@@ -21,8 +21,9 @@ SET_FILES = [f"view_{i:02d}.png" for i in range(16)] + ["input.png", "grid.png",
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     out = tmp_path_factory.mktemp("server-out")
+    # no background-removal model here: a job that needs one fails at once, with the reason
     server = ServerProcess(["--random-weights", "--port", "0", "--output-root", str(out),
-                            "--max-body-mb", "2"])
+                            "--max-body-mb", "2"], env_extra={"U2NET_HOME": str(out / "no-rembg")})
     server.output_root = out
     yield server
     server.kill()
@@ -158,6 +159,16 @@ def check_view_set(folder, served, params):
     assert [frame["file_path"].split("/")[-1] for frame in transforms["frames"]] == SET_FILES[:16]
     assert transforms["frames"][5]["transform_matrix"] == view_5["camera_to_world_blender"]
     return cameras
+
+
+def test_a_failing_job_says_why_and_the_server_goes_on(server, cat_png):
+    job = server.submit(cat_png, {"background": "remove"})
+    failed = server.wait_for(job["id"])
+    assert failed["state"] == "failed" and failed["outputs"] == []
+    assert failed["error"]["code"] == "rembg_model_missing"
+    assert "u2net.onnx" in failed["error"]["message"] and failed["message"] == failed["error"]["message"]
+    assert not any(job["id"] in path.name for path in server.output_root.iterdir())
+    assert server.json("GET", "/v1/health")["busy"] is False
 
 
 def test_a_job_goes_from_image_to_a_finished_folder(server, cat_png):
