@@ -12,6 +12,7 @@ import torch
 NUM_TRAIN_TIMESTEPS = 1000
 LINEAR_START = 0.00085
 LINEAR_END = 0.012
+POSTERIOR_LOG_VARIANCE_MIN = -10.0
 
 
 def scaled_linear_betas(num_timesteps: int = NUM_TRAIN_TIMESTEPS, start: float = LINEAR_START,
@@ -24,16 +25,18 @@ def ddpm_buffers(betas: torch.Tensor) -> dict[str, torch.Tensor]:
     """The model's persistent schedule buffers, named as in the checkpoint."""
     alphas = 1.0 - betas
     alphas_cumprod = torch.cumprod(alphas, dim=0)
-    alphas_cumprod_prev = torch.cat([alphas_cumprod.new_ones(1), alphas_cumprod[:-1]])
+    # As the reference: the posterior terms come out in float64 (promotion), stored as float32.
+    alphas_cumprod_prev = torch.cat([torch.ones(1, dtype=torch.float64), alphas_cumprod[:-1]])
     posterior_variance = betas * (1.0 - alphas_cumprod_prev) / (1.0 - alphas_cumprod)
+    log_variance = posterior_variance.clamp(min=1e-20).log().clamp(min=POSTERIOR_LOG_VARIANCE_MIN)
     return {
         "betas": betas,
         "alphas": alphas,
         "alphas_cumprod": alphas_cumprod,
         "sqrt_alphas_cumprod": alphas_cumprod.sqrt(),
         "sqrt_one_minus_alphas_cumprod": (1.0 - alphas_cumprod).sqrt(),
-        "posterior_variance": posterior_variance,
-        "posterior_log_variance_clipped": posterior_variance.clamp(min=1e-20).log(),
+        "posterior_variance": posterior_variance.float(),
+        "posterior_log_variance_clipped": log_variance.float(),
     }
 
 
