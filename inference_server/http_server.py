@@ -88,6 +88,9 @@ class ServerHandler(BaseHTTPRequestHandler):
     def do_PATCH(self):
         self._dispatch("PATCH")
 
+    def do_HEAD(self):
+        self._dispatch("HEAD")
+
     def _dispatch(self, method: str):
         app = self.server.app
         try:

@@ -126,6 +126,11 @@ class ServerApp:
         return self.service.info()
 
     def load_model(self) -> dict:
+        if self.service.info()["loaded"]:
+            return self.service.info()
+        if self.jobs.busy:  # the running job loads it; waiting here could take minutes
+            raise InputError("a job is running and loads the model itself; poll GET /v1/model instead",
+                             http_status=409, code="busy")
         self.service.load_model()
         self.jobs.note_activity()  # the idle timer starts now
         return self.service.info()
