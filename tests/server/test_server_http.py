@@ -12,7 +12,7 @@ import time
 import pytest
 from PIL import Image
 
-from conftest import FAST, TOKEN, ServerProcess
+from server_harness import FAST, TOKEN, ServerProcess
 
 SET_FILES = [f"view_{i:02d}.png" for i in range(16)] + ["input.png", "grid.png", "cameras.json",
                                                         "transforms.json"]

@@ -3,7 +3,7 @@ import re
 import socket
 import time
 
-from conftest import ServerProcess
+from server_harness import ServerProcess
 
 
 def free_port() -> int:

@@ -1,0 +1,113 @@
+"""The real server as a child process, and HTTP to it with urllib (as the add-on talks to it)."""
+import base64
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "test-token-1234"
+READY_PREFIX = "GLIMPSE_SERVER_READY "
+START_TIMEOUT_S = 120
+# few steps and all 16 views in one network call keep the tiny model fast on a CPU
+FAST = {"steps": 1, "batch_views": 16}
+
+
+class ServerProcess:
+    """`python -m inference_server serve ...` as a child process, with its ready line parsed."""
+
+    def __init__(self, args, env_extra=None, token=TOKEN):
+        env = dict(os.environ)
+        env.pop("GLIMPSE_CHECKPOINT", None)
+        if token is not None:
+            env["GLIMPSE_SERVER_TOKEN"] = token
+        env.update(env_extra or {})
+        self.token = token
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "inference_server", "serve", *args],
+            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.stdout_lines = queue.Queue()
+        self.stderr_lines = []
+        threading.Thread(target=self._pump, args=(self.process.stdout, self.stdout_lines.put), daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.process.stderr, self.stderr_lines.append),
+                         daemon=True).start()
+        self.ready = self._wait_ready()
+        self.url = self.ready["url"]
+
+    @staticmethod
+    def _pump(stream, sink):
+        for line in stream:
+            sink(line.rstrip("\n"))
+
+    def _wait_ready(self) -> dict:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            try:
+                line = self.stdout_lines.get(timeout=0.2)
+            except queue.Empty:
+                if self.process.poll() is not None:
+                    break
+                continue
+            if line.startswith(READY_PREFIX):
+                return json.loads(line[len(READY_PREFIX):])
+        self.kill()
+        raise AssertionError("the server did not report ready; stderr:\n" + "\n".join(self.stderr_lines))
+
+    def request(self, method, path, body=None, token="default", raw_body=None, headers=None, parse=True):
+        """(status, JSON answer (bytes when not JSON or not `parse`), response headers)."""
+        token = self.token if token == "default" else token
+        data = raw_body if raw_body is not None else (None if body is None else json.dumps(body).encode())
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, content, answer_headers = response.status, response.read(), response.headers
+        except urllib.error.HTTPError as error:
+            status, content, answer_headers = error.code, error.read(), error.headers
+        if parse and answer_headers.get("Content-Type", "").startswith("application/json"):
+            content = json.loads(content)
+        return status, content, answer_headers
+
+    def json(self, method, path, body=None, expect=200):
+        status, content, _ = self.request(method, path, body)
+        assert status == expect, f"{method} {path}: {status} {content}"
+        return content
+
+    def submit(self, image_bytes, params=None, filename="cat.png", expect=202):
+        body = {"image_b64": base64.b64encode(image_bytes).decode(), "filename": filename,
+                "params": {**FAST, **(params or {})}}
+        return self.json("POST", "/v1/jobs", body, expect=expect)
+
+    def wait_for(self, job_id, states=("done", "failed", "cancelled"), timeout=180, condition=None):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.json("GET", f"/v1/jobs/{job_id}")
+            if job["state"] in states and (condition is None or condition(job)):
+                return job
+            time.sleep(0.05)
+        raise AssertionError(f"job {job_id} did not reach {states}: {job}")
+
+    def fetch(self, job_id, sample, name) -> bytes:
+        status, content, _ = self.request("GET", f"/v1/jobs/{job_id}/files/{sample}/{name}", parse=False)
+        assert status == 200, (name, content)
+        return content
+
+    def wait_exit(self, timeout=60):
+        return self.process.wait(timeout)
+
+    def kill(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
