@@ -10,6 +10,7 @@ raises `GenerationCancelled` (or any exception: the job fails with that exceptio
 """
 import collections
 import datetime
+import sys
 import threading
 import time
 import traceback
@@ -300,7 +301,7 @@ class JobManager:
             try:
                 self._on_idle()
             except Exception as exc:  # an idle unload must never stop the worker
-                print(f"glimpse: idle action failed: {exc}", flush=True)
+                print(f"glimpse: idle action failed: {exc}", file=sys.stderr, flush=True)
 
     def _run(self, job: Job):
         context = JobContext(self, job)

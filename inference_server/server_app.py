@@ -7,11 +7,13 @@ import base64
 import binascii
 import ipaddress
 import re
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .errors import InputError
+from .images import load_image
 from .jobs import JobManager, JobOutput, new_job_id
 from .layout import job_folder_name, sample_folders
 from .params import GenerationParams, parse_params
@@ -76,14 +78,12 @@ def decode_image_b64(text) -> bytes:
 class ServerApp:
     """The server's state and the operations behind the routes."""
 
-    def __init__(self, service, output_root, *, host="127.0.0.1", idle_unload_s=0.0,
-                 load_image=None):
+    def __init__(self, service, output_root, *, host="127.0.0.1", idle_unload_s=0.0):
         self.service = service
         self.output_root = Path(output_root).expanduser().resolve()
         self.host = host
         self.local_only = is_loopback(host)
         self.idle_unload_s = float(idle_unload_s or 0)
-        self._load_image = load_image
         self.shutdown_requested = threading.Event()
         self.jobs = JobManager(self._run_job, idle_seconds=self.idle_unload_s, on_idle=self._idle_unload)
 
@@ -154,7 +154,7 @@ class ServerApp:
         params = parse_params(raw_params, extra_names=SERVER_ONLY_PARAMS)
         filename = clean_input_name(body.get("filename"))
         base = self._output_base(raw_params.get("output_dir"))
-        image = self._decode_image(decode_image_b64(body.get("image_b64")))
+        image = load_image(decode_image_b64(body.get("image_b64")))  # refused here, not in the queue
         job_id = new_job_id()
         request = JobRequest(image=image, filename=filename, params=params,
                              set_folder=base / job_folder_name(filename, job_id))
@@ -208,16 +208,9 @@ class ServerApp:
                              code="bad_parameter")
         return Path(output_dir).expanduser()
 
-    def _decode_image(self, data: bytes):
-        if self._load_image is None:
-            from .images import load_image  # Pillow only where images are handled
-
-            self._load_image = load_image
-        return self._load_image(data)
-
     def _idle_unload(self):
         if self.service.info()["loaded"]:
-            print(f"glimpse: idle for {self.idle_unload_s:g} s; unloading the model", flush=True)
+            print(f"glimpse: idle for {self.idle_unload_s:g} s; unloading the model", file=sys.stderr, flush=True)
             self.service.unload_model()
 
     def _run_job(self, job, context) -> list:
