@@ -16,8 +16,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-token-1234"
 READY_PREFIX = "GLIMPSE_SERVER_READY "
 START_TIMEOUT_S = 120
-# few steps and all 16 views in one network call keep the tiny model fast on a CPU
-FAST = {"steps": 1, "batch_views": 16}
+# few steps, all 16 views in one network call and no guidance pass (cfg 1) keep the tiny model fast
+FAST = {"steps": 1, "batch_views": 16, "cfg_scale": 1.0}
 
 
 class ServerProcess:

@@ -19,7 +19,8 @@ from inference_server.errors import SetupError
 from inference_server.output_folder import SET_FILES, read_view_set
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-FAST_ARGS = ["--random-weights", "--steps", "1", "--batch-views", "16", "--seed", "7", "--elevation", "20"]
+FAST_ARGS = ["--random-weights", "--steps", "1", "--batch-views", "16", "--cfg-scale", "1", "--seed", "7",
+             "--elevation", "20"]
 
 
 def run_cli(*args, env_extra=None, timeout=600):
@@ -117,7 +118,8 @@ def test_package_import_stays_light_and_exposes_the_api():
 def test_api_generate_multiview_matches_the_cli_for_the_same_seed(tmp_path, cli_set, cat_path):
     cli_out, _ = cli_set
     paths = inference_server.generate_multiview(cat_path, tmp_path / "api", elevation=20.0, seed=7, steps=1,
-                                                batch_views=16, random_weights=True, progress=False)
+                                                batch_views=16, cfg_scale=1.0, random_weights=True,
+                                                progress=False)
     assert paths == [str(tmp_path / "api" / name) for name in SET_FILES]
     for name in SET_FILES[:17]:
         ours = np.asarray(Image.open(tmp_path / "api" / name))
@@ -146,14 +148,16 @@ def test_convert_then_generate_from_that_checkpoint(tmp_path, shared_dir, cat_pa
     service = inference_server.SyncDreamerService(config_path=repo_root / "configs" / "tiny.yaml",
                                                   checkpoint_path=converted, device="cpu")
     assert service.info()["loaded"] is False
-    views = service.generate(str(cat_path), elevation=30.0, sample_steps=1, batch_view_num=16, seed=3)
+    views = service.generate(str(cat_path), elevation=30.0, cfg_scale=1.0, sample_steps=1, batch_view_num=16,
+                             seed=3)
     assert len(views) == 16 and all(v.size == (256, 256) and v.mode == "RGB" for v in views)
     info = service.info()
     assert info["loaded"] and info["random_weights"] is False and info["warning"] is None
     assert info["checkpoint"] == str(converted)
     service.unload_model()
     assert service.info()["loaded"] is False and service.model is None
-    paths = service.generate_and_save(str(cat_path), tmp_path / "set", sample_steps=1, batch_view_num=16)
+    paths = service.generate_and_save(str(cat_path), tmp_path / "set", cfg_scale=1.0, sample_steps=1,
+                                      batch_view_num=16)
     assert paths == [str(tmp_path / "set" / name) for name in SET_FILES]
     cameras = json.loads((tmp_path / "set" / "cameras.json").read_text())
     assert cameras["warning"] is None and cameras["model"]["random_weights"] is False
