@@ -11,6 +11,28 @@ from ldm.modules.autoencoder import GroupNormFloat32
 NORM_GROUPS = 8
 
 
+def attend_over_depth(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int,
+                      fused: bool) -> torch.Tensor:
+    """Per pixel and head: softmax over D of q.k / sqrt(d_head), weighting v.
+
+    q (b, inner, H, W); k, v (b, inner, D, H, W); channels head-major. `fused` runs it as
+    scaled_dot_product_attention with every pixel its own one-query batch (fused kernels on a
+    GPU); otherwise as broadcast products and sums, about three times faster on a CPU.
+    """
+    b, inner, depth, h, w = k.shape
+    dim_head = inner // heads
+    if fused:
+        q = q.view(b, heads, dim_head, h, w).permute(0, 3, 4, 1, 2).reshape(b * h * w, heads, 1, dim_head)
+        k = k.view(b, heads, dim_head, depth, h, w).permute(0, 4, 5, 1, 3, 2).reshape(b * h * w, heads, depth, dim_head)
+        v = v.view(b, heads, dim_head, depth, h, w).permute(0, 4, 5, 1, 3, 2).reshape(b * h * w, heads, depth, dim_head)
+        out = F.scaled_dot_product_attention(q, k, v)  # (b*H*W, heads, 1, d_head)
+        return out.view(b, h, w, inner).permute(0, 3, 1, 2).contiguous()
+    q = q.view(b, heads, dim_head, 1, h, w) * dim_head ** -0.5
+    similarity = (q * k.view(b, heads, dim_head, depth, h, w)).sum(dim=2)  # (b, heads, D, H, W)
+    weights = similarity.softmax(dim=2).unsqueeze(2)
+    return (weights * v.view(b, heads, dim_head, depth, h, w)).sum(dim=3).reshape(b, inner, h, w)
+
+
 class DepthAttention(nn.Module):
     """Query (b, inner, H, W) over keys/values (b, inner, D, H, W): softmax along D per pixel."""
 
@@ -24,17 +46,8 @@ class DepthAttention(nn.Module):
         self.to_out = nn.Conv2d(inner, query_dim, 1, bias=False)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        q, k, v = self.to_q(x), self.to_k(context), self.to_v(context)
-        b, inner, depth, h, w = k.shape
-        heads, dim_head = self.heads, inner // self.heads
-        # Channels are head-major; every pixel is its own attention batch with one query.
-        q = q.view(b, heads, dim_head, h, w).permute(0, 3, 4, 1, 2).reshape(b * h * w, heads, 1, dim_head)
-        k = k.view(b, heads, dim_head, depth, h, w).permute(0, 4, 5, 1, 3, 2)
-        v = v.view(b, heads, dim_head, depth, h, w).permute(0, 4, 5, 1, 3, 2)
-        k = k.reshape(b * h * w, heads, depth, dim_head)
-        v = v.reshape(b * h * w, heads, depth, dim_head)
-        out = F.scaled_dot_product_attention(q, k, v)  # (b*h*w, heads, 1, dim_head)
-        out = out.view(b, h, w, inner).permute(0, 3, 1, 2).contiguous()
+        out = attend_over_depth(self.to_q(x), self.to_k(context), self.to_v(context), self.heads,
+                                fused=x.device.type != "cpu")
         return self.to_out(out)
 
 

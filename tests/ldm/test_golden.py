@@ -143,3 +143,21 @@ def test_every_golden_tensor_is_checked(golden_io):
     checked = {name for names in GROUPS.values() for name in names}
     assert set(golden_io) - INPUTS - checked == set()
     assert checked <= set(golden_io)
+
+
+def test_both_depth_attention_paths_agree(golden_model, golden_io):
+    """The GPU path (fused attention) and the CPU path (broadcast sums) compute the same thing."""
+    from ldm.modules.depth_attention import attend_over_depth
+
+    unet = golden_model.model.diffusion_model
+    block = unet.output_conditions[len(unet.output_conditions) - 1]   # at the finest level
+    context = golden_io["unet.volume_feats.32"]
+    torch.manual_seed(0)
+    x = torch.randn(context.shape[0], block.proj_in[0].in_channels, *context.shape[-2:])
+    with torch.no_grad():
+        q = block.proj_in(x)
+        c = block.proj_context(context)
+        attn = block.depth_attn
+        args = (attn.to_q(q), attn.to_k(c), attn.to_v(c), attn.heads)
+        fused, broadcast = attend_over_depth(*args, fused=True), attend_over_depth(*args, fused=False)
+    torch.testing.assert_close(broadcast, fused, rtol=0, atol=1e-5 * max(1.0, fused.abs().max().item()))
