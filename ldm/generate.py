@@ -74,6 +74,9 @@ def sample_latents(model: SyncDreamer, image: torch.Tensor, elevation_deg, steps
     if batch_view_num < 1 or sample_num < 1:
         raise ValueError(f"batch_view_num and sample_num must be at least 1 "
                          f"(got {batch_view_num} and {sample_num}).")
+    if generator is not None and generator.device.type != "cpu":
+        raise ValueError("generator must be a CPU torch.Generator: every draw is made on the CPU "
+                         "so that a seed gives the same result on every device.")
     model.check_cameras()
     noise = dict(noise or {})
     device = model.device
