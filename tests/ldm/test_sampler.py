@@ -84,17 +84,23 @@ def test_samples_and_view_chunks_do_not_interact(golden_model, golden_image):
                                    atol=1e-4 * max(1.0, alone.abs().max().item()))
 
 
-def test_cancel_stops_within_one_step_and_returns_nothing(golden_model, golden_image):
-    events = []
+def test_cancel_stops_within_one_step_and_returns_nothing(golden_model, golden_image, monkeypatch):
+    events, model_calls = [], []
+    predict_noise = golden_model.predict_noise
+    monkeypatch.setattr(golden_model, "predict_noise",
+                        lambda *args, **kwargs: model_calls.append(1) or predict_noise(*args, **kwargs))
 
     def cancel_after_first_step(event):
         events.append(event)
         return event.phase == "sampling" and event.step == 1
 
+    result = None
     with pytest.raises(ldm.Cancelled):
-        ldm.generate(golden_model, golden_image, 30.0, steps=3, cfg_scale=1.0, batch_view_num=16,
-                     callback=cancel_after_first_step)
+        result = ldm.generate(golden_model, golden_image, 30.0, steps=3, cfg_scale=1.0,
+                              batch_view_num=16, callback=cancel_after_first_step)
+    assert result is None
     assert events == [ldm.Progress("sampling", 1, 3)]
+    assert len(model_calls) == 1
 
 
 def test_cancel_while_decoding(golden_model, golden_image):
