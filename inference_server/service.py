@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 import ldm
+from ldm.schedule import ddim_timesteps
 
 from . import devices
 from .cameras import model_buffers
@@ -159,7 +160,8 @@ class SyncDreamerService:
             if self.model is None:
                 report(ProgressEvent(LOADING_MODEL))
                 self.load_model()
-            report(ProgressEvent(SAMPLING, 0, params.steps))
+            # The reference's uniform spacing can run one step more than asked (30 -> 31).
+            report(ProgressEvent(SAMPLING, 0, len(ddim_timesteps(params.steps))))
             decoded = self._sample(model_input, params, on_progress)
         views = [model_output_to_views(sample) for sample in decoded.numpy()]
         return GenerationResult(views=views, model_input=model_input, background=background,
