@@ -10,8 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ldm.modules.autoencoder import GroupNormFloat32
-from ldm.modules.clip_vision import LayerNormFloat32
+from ldm.modules.normalization import GroupNormFloat32, LayerNormFloat32
 
 
 class CrossAttention(nn.Module):

@@ -12,18 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ldm.modules.normalization import GroupNormFloat32
+
 LOGVAR_MIN = -30.0
 LOGVAR_MAX = 20.0
-
-
-class GroupNormFloat32(nn.GroupNorm):
-    """GroupNorm whose statistics are computed in float32, so half-precision runs stay stable."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = None if self.weight is None else self.weight.float()
-        bias = None if self.bias is None else self.bias.float()
-        out = F.group_norm(x.float(), self.num_groups, weight, bias, self.eps)
-        return out.to(x.dtype)
 
 
 def _norm(channels: int) -> nn.GroupNorm:

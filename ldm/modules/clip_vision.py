@@ -14,19 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ldm.modules.normalization import LayerNormFloat32
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # OpenAI CLIP derives the number of vision heads from the width.
 VISION_HEAD_WIDTH = 64
-
-
-class LayerNormFloat32(nn.LayerNorm):
-    """LayerNorm computed in float32, so half-precision runs keep CLIP's accuracy."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.layer_norm(x.float(), self.normalized_shape, self.weight.float(),
-                           self.bias.float(), self.eps)
-        return out.to(x.dtype)
 
 
 class QuickGELU(nn.Module):

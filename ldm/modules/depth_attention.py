@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ldm.modules.autoencoder import GroupNormFloat32
+from ldm.modules.normalization import GroupNormFloat32
 
 NORM_GROUPS = 8
 

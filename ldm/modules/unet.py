@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ldm.modules.attention import SpatialTransformer
-from ldm.modules.autoencoder import GroupNormFloat32
+from ldm.modules.normalization import GroupNormFloat32
 from ldm.modules.depth_attention import depth_transformer_for_volume
 from ldm.modules.embeddings import time_mlp, timestep_embedding
 

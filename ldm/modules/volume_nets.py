@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ldm.modules.autoencoder import GroupNormFloat32
+from ldm.modules.normalization import GroupNormFloat32
 
 NORM_GROUPS = 8
 
