@@ -44,7 +44,9 @@ def add_overview_camera(scene) -> bpy.types.Object:
     camera.location = Vector((math.cos(elevation) * math.cos(azimuth),
                               math.cos(elevation) * math.sin(azimuth),
                               math.sin(elevation))) * distance
-    camera.rotation_euler = (Vector((0, 0, 0)) - camera.location).to_track_quat("-Z", "Y").to_euler()
+    ring_centre = Vector((0, 0, 0.5))  # the view cameras sit at height 0.75, their planes a little lower
+    camera.location += ring_centre
+    camera.rotation_euler = (ring_centre - camera.location).to_track_quat("-Z", "Y").to_euler()
     return camera
 
 
