@@ -1,7 +1,7 @@
 """The HTTP side of the server (standard library only): routing, the bearer token, JSON in and out.
 
 Every request needs `Authorization: Bearer <token>`; errors are JSON
-`{"error": {"code": ..., "message": ...}}`. The routes are documented in docs/readme/server.md;
+`{"error": {"code": ..., "message": ...}}`. The routes are documented in the README (The inference server, Protocol);
 what they do is in server_app.py.
 """
 import hmac
