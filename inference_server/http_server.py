@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .errors import InputError, SetupError
 from .jobs import ShuttingDown
+from .server_app import no_such_job
 from .version import __version__
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -255,16 +256,14 @@ class ServerHandler(BaseHTTPRequestHandler):
     def get_job(self, app, job_id):
         job = app.jobs.get(job_id)
         if job is None:
-            raise InputError(f"no job with id {job_id!r}; list the jobs with GET /v1/jobs",
-                             http_status=404, code="no_such_job")
+            raise no_such_job(job_id)
         return 200, job
 
     def cancel_job(self, app, job_id):
         self._discard_body()
         job = app.jobs.cancel(job_id)
         if job is None:
-            raise InputError(f"no job with id {job_id!r}; list the jobs with GET /v1/jobs",
-                             http_status=404, code="no_such_job")
+            raise no_such_job(job_id)
         return 202, job
 
     def list_files(self, app, job_id):

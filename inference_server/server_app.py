@@ -45,6 +45,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def no_such_job(job_id) -> InputError:
+    """The 404 for a job id the server does not know."""
+    return InputError(f"no job with id {job_id!r}; list the jobs with GET /v1/jobs",
+                      http_status=404, code="no_such_job")
+
+
 def clean_input_name(filename) -> str:
     """The base name of the uploaded file (recorded in cameras.json, never used as a path)."""
     if filename is None:
@@ -192,8 +198,7 @@ class ServerApp:
     def _outputs(self, job_id: str) -> list:
         outputs = self.jobs.outputs(job_id)
         if outputs is None:
-            raise InputError(f"no job with id {job_id!r}; list the jobs with GET /v1/jobs",
-                             http_status=404, code="no_such_job")
+            raise no_such_job(job_id)
         return outputs
 
     def _output_base(self, output_dir) -> Path:
