@@ -58,3 +58,24 @@ def test_file_import_menu_entry():
 
     import_op.menu_func_import(Menu(), bpy.context)
     assert entries == [("glimpse3d.import_views", "Glimpse3D Views (SyncDreamer)")]
+
+
+def test_undo_removes_the_import_and_redo_restores_it(scene, set_folder):
+    # Background bpy has one window; undo and redo need it in the context.
+    window = bpy.context.window_manager.windows[0]
+
+    def set_objects():
+        return {obj.type for obj in bpy.data.objects}, sum(obj.type == "CAMERA" for obj in bpy.data.objects)
+
+    with bpy.context.temp_override(window=window):
+        bpy.ops.ed.undo_push(message="before the import")
+        # As the UI calls it: execute, then push an undo step (the positional undo flag).
+        assert bpy.ops.glimpse3d.import_views("EXEC_DEFAULT", True, directory=str(set_folder)) == {"FINISHED"}
+        assert "cat_set" in bpy.data.collections and set_objects()[1] == 16
+        bpy.ops.ed.undo()
+        assert "cat_set" not in bpy.data.collections and set_objects() == (set(), 0)
+        assert len(bpy.context.scene.timeline_markers) == 0
+        # Redo brings the whole set back, markers bound to their cameras again.
+        bpy.ops.ed.redo()
+        assert "cat_set" in bpy.data.collections and set_objects()[1] == 16
+        assert sum(m.camera is not None for m in bpy.context.scene.timeline_markers) == 16
