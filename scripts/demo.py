@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -93,7 +94,7 @@ def main(argv=None) -> int:
     env = dict(os.environ)
     env["BLENDER_USER_RESOURCES"] = str(out / "blender_user")  # keep the user's own Blender untouched
     env["GLIMPSE_SERVER_PYTHON"] = sys.executable
-    env["GLIMPSE_SERVER_EXTRA_ARGS"] = " ".join(server_args)
+    env["GLIMPSE_SERVER_EXTRA_ARGS"] = shlex.join(server_args)  # the add-on splits it with shlex
     env["PYTHONUNBUFFERED"] = "1"
     command = [sys.executable, str(REPO_ROOT / "scripts" / "demo_blender.py"), "--zip", str(zip_path),
                "--image", str(Path(args.image).resolve()), "--out", str(out), "--steps", str(steps),
