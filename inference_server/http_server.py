@@ -35,6 +35,7 @@ ROUTES = [
     ("POST", r"/v1/jobs/(?P<job_id>[^/]+)/cancel", "cancel_job"),
     ("GET", r"/v1/jobs/(?P<job_id>[^/]+)/files", "list_files"),
     ("GET", r"/v1/jobs/(?P<job_id>[^/]+)/files/(?P<sample>[^/]+)/(?P<name>[^/]+)", "get_file"),
+    ("POST", r"/v1/preview", "preview_input"),
     ("GET", r"/v1/model", "get_model"),
     ("POST", r"/v1/model/load", "load_model"),
     ("POST", r"/v1/model/unload", "unload_model"),
@@ -252,6 +253,14 @@ class ServerHandler(BaseHTTPRequestHandler):
             raise InputError("the request body is empty; send {\"image_b64\": ..., \"params\": {...}}",
                              code="missing_image")
         return 202, app.create_job(body)
+
+    def preview_input(self, app):
+        body = self._read_json()
+        if body is None:
+            raise InputError("the request body is empty; send {\"image_b64\": ..., \"params\": {...}}",
+                             code="missing_image")
+        self._content_type = "image/png"
+        return 200, app.preview_input(body)
 
     def get_job(self, app, job_id):
         job = app.jobs.get(job_id)

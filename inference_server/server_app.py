@@ -5,6 +5,7 @@ together. http_server.py only parses requests and turns answers and errors into 
 """
 import base64
 import binascii
+import io
 import ipaddress
 import re
 import sys
@@ -17,10 +18,12 @@ from .images import load_image
 from .jobs import JobManager, JobOutput, new_job_id
 from .layout import job_folder_name, sample_folders
 from .params import GenerationParams, parse_params
+from .preprocess import preprocess_for_syncdreamer
 from .progress import WRITING, ProgressEvent
 from .version import __version__
 
 JOB_FIELDS = ("image_b64", "filename", "params")
+PREVIEW_FIELDS = ("image_b64", "params")
 SERVER_ONLY_PARAMS = ("output_dir",)
 SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _DATA_URL_PREFIX = re.compile(r"^data:[\w/+.-]*;base64,", re.IGNORECASE)
@@ -169,6 +172,24 @@ class ServerApp:
             warnings.insert(0, self.service.info()["warning"])
         return self.jobs.submit(request, params.to_json() | _server_params(raw_params), job_id=job_id,
                                 total_steps=params.steps, warnings=warnings)
+
+    def preview_input(self, body) -> bytes:
+        """The 256x256 PNG the model would be given for this image and these parameters: the same
+        preprocessing a job runs, without the model, so the add-on can show it before generating."""
+        if not isinstance(body, dict):
+            raise InputError("the body must be a JSON object: {\"image_b64\": ..., \"params\": {...}}",
+                             code="bad_json")
+        unknown = sorted(set(body) - set(PREVIEW_FIELDS))
+        if unknown:
+            raise InputError(f"unknown field(s) {', '.join(unknown)}; a preview takes {', '.join(PREVIEW_FIELDS)}",
+                             code="unknown_field")
+        params = parse_params(body.get("params") or {}, extra_names=SERVER_ONLY_PARAMS)
+        image = load_image(decode_image_b64(body.get("image_b64")))
+        prepared = preprocess_for_syncdreamer(image, params.crop_size, params.background,
+                                              rembg_model=self.service.rembg_model)
+        buffer = io.BytesIO()
+        prepared.save(buffer, format="PNG")
+        return buffer.getvalue()
 
     def list_files(self, job_id: str) -> dict:
         outputs = self._outputs(job_id)

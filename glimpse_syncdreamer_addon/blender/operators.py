@@ -1,5 +1,5 @@
-"""bpy.ops.glimpse3d.*: generate_views, cancel, start_server, stop_server, unload_model,
-check_setup, new_seed. (import_views is in import_op.py.)
+"""bpy.ops.glimpse3d.*: generate_views, preview_input, cancel, start_server, stop_server,
+unload_model, check_setup, new_seed. (import_views is in import_op.py.)
 
 In the UI, long work runs on worker threads and the server; these operators return at once and
 the timer in runtime.py follows up. In background Blender (`blender -b`, the bpy module) they
@@ -14,7 +14,7 @@ from ..core.job_request import JobRequest, build_params, new_seed, read_image
 from ..core.panel_state import progress_text
 from ..core.server_process import ServerStartError
 from ..core.setup_check import all_ok, format_report
-from . import runtime
+from . import preview, runtime
 from .input_image import image_file_path
 from .prefs import server_settings, user_folder
 from .props import (GENERATION_OPTION_NAMES, IMAGE_FILTER_GLOB, IMPORT_OPTION_NAMES, generation_options,
@@ -140,6 +140,45 @@ class GLIMPSE3D_OT_generate_views(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class GLIMPSE3D_OT_preview_input(bpy.types.Operator):
+    """Show the 256x256 image the model will be given for the panel's image, crop size and
+    background: the server runs the same preprocessing as a generation (no model needed)"""
+
+    bl_idname = "glimpse3d.preview_input"
+    bl_label = "Preview Model Input"
+
+    def execute(self, context):
+        settings = context.scene.glimpse3d
+        try:
+            if settings.input_source == "IMAGE":
+                if settings.image is None:
+                    raise ValueError("No input image chosen: pick an image in the Glimpse3D panel.")
+                path = image_file_path(settings.image, user_folder("inputs"))
+            else:
+                path = bpy.path.abspath(settings.filepath)
+            image_bytes, filename = read_image(path)
+            params = {"crop_size": settings.crop_size, "background": settings.background.lower()}
+        except ValueError as exc:
+            return _fail(self, str(exc))
+        session = runtime.session
+        try:
+            if session.client is None:
+                if not bpy.app.background:
+                    return _fail(self, "Start the server first (Server > Start): the preview is made by "
+                                       "the server's own preprocessing.")
+                session.start_server(server_settings(context))
+                session.wait_until_ready()
+            # A short request: the crop is quick; background removal of a photo takes a moment.
+            png = session.client.preview_input(image_bytes, params)
+        except (ServerStartError, ServerError, RuntimeError) as exc:
+            return _fail(self, getattr(exc, "message", None) or str(exc))
+        target = preview.save_model_input_preview(png, user_folder("previews"), preview.input_key(settings))
+        runtime.redraw()
+        self.report({"INFO"}, f"The model will see {target} (crop {params['crop_size']}, "
+                              f"background {params['background']}).")
+        return {"FINISHED"}
+
+
 class GLIMPSE3D_OT_cancel(bpy.types.Operator):
     """Cancel the running generation (the server stops after the current step)"""
 
@@ -239,6 +278,7 @@ class GLIMPSE3D_OT_new_seed(bpy.types.Operator):
 
 classes = (
     GLIMPSE3D_OT_generate_views,
+    GLIMPSE3D_OT_preview_input,
     GLIMPSE3D_OT_cancel,
     GLIMPSE3D_OT_start_server,
     GLIMPSE3D_OT_stop_server,

@@ -68,16 +68,23 @@ def _draw_input(layout, context, settings):
         col.template_ID(settings, "image", open="image.open")
         chosen = settings.image is not None
         icon = preview.image_icon(settings.image)
+    will_see, fresh = preview.model_input_preview(preview.input_key(settings))
     seen = preview.model_input_path(runtime.session.last_folders)
     row = col.row()
     if chosen:
         sub = row.column()
         sub.label(text="Your image")
         sub.template_icon(icon_value=icon, scale=5.0)
-    if seen:
+    if will_see:
+        sub = row.column()
+        sub.label(text="Model will see" if fresh else "Model will see (old settings)")
+        sub.template_icon(icon_value=preview.file_icon(will_see), scale=5.0)
+    elif seen:
         sub = row.column()
         sub.label(text="Model saw (last)")
         sub.template_icon(icon_value=preview.file_icon(seen), scale=5.0)
+    if chosen:
+        col.operator("glimpse3d.preview_input", text="Preview Model Input", icon="HIDE_OFF")
 
 
 

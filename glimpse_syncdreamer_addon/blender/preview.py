@@ -1,12 +1,15 @@
-"""Preview icons for the panel: the chosen input image, and after a job the server's
-`input.png` (the cropped, scaled 256x256 image the model really saw). The crop itself is
-done only by the server; the add-on never re-implements it."""
+"""Preview icons for the panel: the chosen input image; the image the model will see (asked
+of the server by glimpse3d.preview_input); and after a job the server's `input.png` (the
+cropped, scaled 256x256 image the model really saw). The crop itself is done only by the
+server; the add-on never re-implements it."""
 import os
 
 import bpy
 import bpy.utils.previews
 
 _collection = None
+# (PNG path, what it was made from) of the last model-input preview, or None.
+_model_input_preview = None
 
 
 def file_icon(path: str) -> int:
@@ -34,6 +37,35 @@ def model_input_path(folders) -> str:
         if os.path.isfile(path):
             return path
     return ""
+
+
+def save_model_input_preview(png: bytes, folder: str, made_from) -> str:
+    """Keep the server's preview PNG (written whole, then renamed) and remember its inputs."""
+    global _model_input_preview
+    target = os.path.join(folder, "model_input.png")
+    partial = target + ".partial"
+    with open(partial, "wb") as fh:
+        fh.write(png)
+    os.replace(partial, target)
+    _model_input_preview = (target, made_from)
+    return target
+
+
+def input_key(settings) -> tuple:
+    """What a model-input preview depends on: the chosen image, the crop size, the background."""
+    if settings.input_source == "IMAGE":
+        source = ("IMAGE", settings.image.name if settings.image is not None else "")
+    else:
+        source = ("FILE", bpy.path.abspath(settings.filepath))
+    return source, settings.crop_size, settings.background.lower()
+
+
+def model_input_preview(current_inputs):
+    """(path, up to date?) of the last preview, or ("", False) when there is none."""
+    if _model_input_preview is None or not os.path.isfile(_model_input_preview[0]):
+        return "", False
+    path, made_from = _model_input_preview
+    return path, made_from == current_inputs
 
 
 def register():

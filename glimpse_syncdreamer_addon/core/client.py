@@ -47,6 +47,11 @@ class GlimpseClient:
                 "filename": filename, "params": params}
         return self._json("POST", "/v1/jobs", body, timeout=TRANSFER_TIMEOUT_S)
 
+    def preview_input(self, image_bytes: bytes, params: dict) -> bytes:
+        """The 256x256 PNG the model would be given: the server's own preprocessing, no model."""
+        body = {"image_b64": base64.b64encode(image_bytes).decode("ascii"), "params": params}
+        return self._request("POST", "/v1/preview", json.dumps(body).encode("utf-8"), timeout=TRANSFER_TIMEOUT_S)
+
     def get_job(self, job_id: str) -> dict:
         return self._json("GET", f"/v1/jobs/{_quote(job_id)}")
 

@@ -24,6 +24,12 @@ def test_generate_views_synchronously_with_the_real_server(extension_zip, shared
     assert expected <= set(result["files"])
     assert result["cameras_json"] == {"random_weights": True, "steps": 2, "seed": 7, "views": 16}
 
+    # Preview Model Input: the server's preprocessing of the panel's image, equal to the job's input.png,
+    # and marked old once a setting it depends on changes.
+    assert result["preview_op"] == ["FINISHED"]
+    assert result["preview"] == {"fresh": True, "size": [256, 256], "same_as_input_png": True,
+                                 "fresh_after_crop_change": False}
+
     imported = result["set"]
     assert imported["in_scene"] and imported["cameras"] == 16 and imported["planes"] == 16
     assert imported["empties"] == 1 and imported["markers_with_cameras"] == 16

@@ -47,6 +47,18 @@ result["set"] = {
     "markers_with_cameras": sum(1 for m in scene.timeline_markers if m.camera is not None and m.camera in objects),
 }
 
+# The model-input preview for the same image and settings is what the job's model saw.
+settings = scene.glimpse3d
+settings.input_source, settings.filepath, settings.crop_size, settings.background = "FILE", IMAGE, 200, "KEEP"
+result["preview_op"] = list(bpy.ops.glimpse3d.preview_input())
+preview = sys.modules[MODULE + ".blender.preview"]
+preview_path, fresh = preview.model_input_preview(preview.input_key(settings))
+shown, saw = bpy.data.images.load(preview_path), bpy.data.images.load(os.path.join(folder, "input.png"))
+result["preview"] = {"fresh": fresh, "size": list(shown.size),
+                     "same_as_input_png": list(shown.pixels) == list(saw.pixels)}
+settings.crop_size = 180
+result["preview"]["fresh_after_crop_change"] = preview.model_input_preview(preview.input_key(settings))[1]
+
 # The UI path, where a timer drains the worker's events on the main thread, called as a plain
 # function: a JOB_DONE event is imported by runtime.tick(), a JOB_FAILED one shown as the error.
 job_runner = sys.modules[MODULE + ".core.job_runner"]
