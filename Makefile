@@ -5,7 +5,7 @@ env:
 	@bash scripts/setup_env.sh
 
 demo: env
-	@.venv/bin/python scripts/demo.py
+	@.venv/bin/python scripts/demo.py $(ARGS)
 
 test: env
 	@.venv/bin/python -m pytest -q -p no:cacheprovider tests

@@ -41,6 +41,12 @@ def banner(text: str) -> None:
     print(f"\n== {text}", flush=True)
 
 
+def gpu_available() -> bool:
+    import torch  # only here: the rest of the demo drives the server and Blender
+
+    return torch.cuda.is_available() or (hasattr(torch.backends, "mps") and torch.backends.mps.is_available())
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(REPO_ROOT / "demo_output"), help="where everything goes")
@@ -76,6 +82,10 @@ def main(argv=None) -> int:
     steps = args.steps or (50 if checkpoint else RANDOM_WEIGHTS_STEPS)
     if checkpoint:
         print(f"Checkpoint: {checkpoint}")
+        if not gpu_available():
+            print("!! No GPU found: the full model runs on the CPU, which is very slow (hours at 50 steps).\n"
+                  "!! For a quick look at the pipeline: make demo ARGS=--random-weights "
+                  "(or scripts/demo.py --steps 5).", flush=True)
 
     # A fresh output each run, so the printed paths are this run's.
     for stale in ("views", "blender_user", "demo.blend", "render.png"):

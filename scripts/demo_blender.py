@@ -89,6 +89,8 @@ def main() -> None:
             seed=42, samples=1, background="AUTO",
             # Planes near their cameras, all shown: the picture then shows a ring of views.
             plane_distance=0.4, show_all_planes=True)
+    except RuntimeError:  # Blender has printed the operator's error, which says what to do
+        raise SystemExit(1) from None
     finally:
         bpy.ops.glimpse3d.stop_server()
 
