@@ -152,15 +152,7 @@ class ServerApp:
         return self.service.info()
 
     def create_job(self, body) -> dict:
-        if not isinstance(body, dict):
-            raise InputError("the body must be a JSON object: {\"image_b64\": ..., \"filename\": ..., "
-                             "\"params\": {...}}", code="bad_json")
-        unknown = sorted(set(body) - set(JOB_FIELDS))
-        if unknown:
-            raise InputError(f"unknown field(s) {', '.join(unknown)}; a job takes {', '.join(JOB_FIELDS)}",
-                             code="unknown_field")
-        raw_params = body.get("params") or {}
-        params = parse_params(raw_params, extra_names=SERVER_ONLY_PARAMS)
+        raw_params, params = _request_params(body, JOB_FIELDS, "a job")
         filename = clean_input_name(body.get("filename"))
         base = self._output_base(raw_params.get("output_dir"))
         image = load_image(decode_image_b64(body.get("image_b64")))  # refused here, not in the queue
@@ -176,14 +168,7 @@ class ServerApp:
     def preview_input(self, body) -> bytes:
         """The 256x256 PNG the model would be given for this image and these parameters: the same
         preprocessing a job runs, without the model, so the add-on can show it before generating."""
-        if not isinstance(body, dict):
-            raise InputError("the body must be a JSON object: {\"image_b64\": ..., \"params\": {...}}",
-                             code="bad_json")
-        unknown = sorted(set(body) - set(PREVIEW_FIELDS))
-        if unknown:
-            raise InputError(f"unknown field(s) {', '.join(unknown)}; a preview takes {', '.join(PREVIEW_FIELDS)}",
-                             code="unknown_field")
-        params = parse_params(body.get("params") or {}, extra_names=SERVER_ONLY_PARAMS)
+        _, params = _request_params(body, PREVIEW_FIELDS, "a preview")
         image = load_image(decode_image_b64(body.get("image_b64")))
         prepared = preprocess_for_syncdreamer(image, params.crop_size, params.background,
                                               rembg_model=self.service.rembg_model)
@@ -248,6 +233,19 @@ class ServerApp:
         written = self.service.write_sets(result, folders, input_file=request.filename)
         return [JobOutput(sample=index, folder=folder, files=tuple(files))
                 for index, (folder, files) in enumerate(written)]
+
+
+def _request_params(body, fields: tuple, what: str):
+    """(raw params, checked params) of a request body that may hold only `fields`."""
+    if not isinstance(body, dict):
+        shape = ", ".join("\"params\": {...}" if name == "params" else f"\"{name}\": ..." for name in fields)
+        raise InputError(f"the body must be a JSON object: {{{shape}}}", code="bad_json")
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise InputError(f"unknown field(s) {', '.join(unknown)}; {what} takes {', '.join(fields)}",
+                         code="unknown_field")
+    raw_params = body.get("params") or {}
+    return raw_params, parse_params(raw_params, extra_names=SERVER_ONLY_PARAMS)
 
 
 def _server_params(raw_params: dict) -> dict:
