@@ -7,6 +7,7 @@ from pathlib import Path
 import bpy
 
 from ..core.job_request import READABLE_SUFFIXES
+from .prefs import user_folder
 
 
 def image_file_path(image: bpy.types.Image, folder: str) -> Path:
@@ -35,3 +36,11 @@ def image_file_path(image: bpy.types.Image, folder: str) -> Path:
         if image.file_format != previous_format:
             image.file_format = previous_format
     return target
+
+
+def input_file(image, filepath: str) -> Path:
+    """The file to send for the chosen input: the image datablock when there is one (copied into
+    the extension's `inputs` folder when it has no usable file), else the chosen path."""
+    if image is not None:
+        return image_file_path(image, user_folder("inputs"))
+    return Path(bpy.path.abspath(filepath))

@@ -15,7 +15,7 @@ from ..core.panel_state import progress_text
 from ..core.server_process import ServerStartError
 from ..core.setup_check import all_ok, format_report
 from . import preview, runtime
-from .input_image import image_file_path
+from .input_image import input_file
 from .prefs import server_settings, user_folder
 from .props import (GENERATION_OPTION_NAMES, IMAGE_FILTER_GLOB, IMPORT_OPTION_NAMES, generation_options,
                     import_options)
@@ -93,15 +93,13 @@ class GLIMPSE3D_OT_generate_views(bpy.types.Operator):
             settings = getattr(context.scene, "glimpse3d", None)
             if settings is not None:
                 settings.seed = self.seed  # the panel shows the seed that was used
+        image = None
         if self.image_name:
             image = bpy.data.images.get(self.image_name)
             if image is None:
                 raise ValueError(f"There is no image named '{self.image_name}' in this file; choose "
                                  "another image in the Glimpse3D panel.")
-            path = image_file_path(image, user_folder("inputs"))
-        else:
-            path = bpy.path.abspath(self.filepath)
-        image_bytes, filename = read_image(path)
+        image_bytes, filename = read_image(input_file(image, self.filepath))
         params = build_params(
             elevation=self.elevation, crop_size=self.crop_size, cfg_scale=self.cfg_scale, steps=self.steps,
             seed=self.seed, samples=self.samples, batch_views=self.batch_views, background=self.background)
@@ -150,13 +148,10 @@ class GLIMPSE3D_OT_preview_input(bpy.types.Operator):
     def execute(self, context):
         settings = context.scene.glimpse3d
         try:
-            if settings.input_source == "IMAGE":
-                if settings.image is None:
-                    raise ValueError("No input image chosen: pick an image in the Glimpse3D panel.")
-                path = image_file_path(settings.image, user_folder("inputs"))
-            else:
-                path = bpy.path.abspath(settings.filepath)
-            image_bytes, filename = read_image(path)
+            image = settings.image if settings.input_source == "IMAGE" else None
+            if settings.input_source == "IMAGE" and image is None:
+                raise ValueError("No input image chosen: pick an image in the Glimpse3D panel.")
+            image_bytes, _ = read_image(input_file(image, settings.filepath))
             params = {"crop_size": settings.crop_size, "background": settings.background.lower()}
         except ValueError as exc:
             return _fail(self, str(exc))
