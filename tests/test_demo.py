@@ -10,9 +10,9 @@ from PIL import Image
 
 def test_demo_leaves_every_file_it_promises(repo_root, tmp_path):
     out = tmp_path / "demo"
-    env_args = [sys.executable, str(repo_root / "scripts" / "demo.py"), "--out", str(out), "--random-weights",
+    command = [sys.executable, str(repo_root / "scripts" / "demo.py"), "--out", str(out), "--random-weights",
                 "--steps", "2"]
-    result = subprocess.run(env_args, capture_output=True, text=True, timeout=900, cwd=str(tmp_path))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=str(tmp_path))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "RANDOM WEIGHTS" in result.stdout and "NOISE" in result.stdout
 
