@@ -23,7 +23,7 @@ class GenerationParams:
     steps: int = 50  # DDIM steps
     seed: int = 42
     samples: int = 1  # independent 16-view sets from the same input
-    batch_views: int = 8  # views per UNet call: lower needs less GPU memory
+    batch_views: int = 0  # views per UNet call (fewer need less GPU memory); 0 = the service picks
     background: str = "auto"  # auto: remove it unless the image has transparency
     use_posterior_mean: bool = False  # condition on the VAE mean instead of a sample
 
@@ -92,7 +92,8 @@ _CHECKS = {
     "steps": lambda v: _integer("steps", v, 1, 1000, " (50 is the usual value)"),
     "seed": lambda v: _integer("seed", v, 0, MAX_SEED),
     "samples": lambda v: _integer("samples", v, 1, 16, "; more samples need more GPU memory"),
-    "batch_views": lambda v: _integer("batch_views", v, 1, 16, "; lower it to 4 on GPUs with 16 GB or less"),
+    "batch_views": lambda v: _integer("batch_views", v, 0, 16, "; 0 = automatic, else views per network "
+                                      "call (fewer need less GPU memory)"),
     "background": lambda v: _choice("background", v, BACKGROUND_CHOICES),
     "use_posterior_mean": lambda v: _flag("use_posterior_mean", v),
 }

@@ -12,6 +12,9 @@ def test_defaults_and_accepted_values():
                            "use_posterior_mean": True})
     assert params.elevation == 0.0 and isinstance(params.elevation, float)
     assert (params.crop_size, params.steps, params.samples, params.batch_views) == (-1, 1, 16, 4)
+    assert GenerationParams().batch_views == 0  # automatic: the service decides
+    assert parse_params({"batch_views": 0}).batch_views == 0
+    assert parse_params({"batch_views": 16}).batch_views == 16
     assert parse_params({"steps": 20.0}).steps == 20  # JSON numbers may come as floats
     assert parse_params({"elevation": 80}).warnings()  # accepted, but said to be unusual
     assert parse_params({"output_dir": "/x"}, extra_names=("output_dir",)) == GenerationParams()
@@ -30,7 +33,8 @@ def test_defaults_and_accepted_values():
     ({"steps": True}, "'steps' must be a whole number"),
     ({"seed": -1}, "'seed' must be between 0"),
     ({"samples": 17}, "'samples' must be between 1 and 16"),
-    ({"batch_views": 0}, "'batch_views' must be between 1 and 16"),
+    ({"batch_views": 17}, "'batch_views' must be between 0 and 16, got 17; 0 = automatic"),
+    ({"batch_views": -1}, "'batch_views' must be between 0 and 16"),
     ({"background": "green"}, "'background' must be one of auto, keep, remove"),
     ({"use_posterior_mean": "yes"}, "'use_posterior_mean' must be true or false"),
     ({"colour": 1}, "unknown parameter(s): colour"),
