@@ -137,6 +137,8 @@ class GLIMPSE3D_PT_model_settings(_SidebarPanel, bpy.types.Panel):
         layout.prop(settings, "random_seed")
         layout.prop(settings, "samples")
         layout.prop(settings, "batch_views")
+        if settings.batch_views == 0:
+            layout.label(text="Automatic: 16 at once, 4 on a low-memory server")
 
 
 class GLIMPSE3D_PT_import_settings(_SidebarPanel, bpy.types.Panel):

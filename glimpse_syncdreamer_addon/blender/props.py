@@ -44,9 +44,9 @@ def generation_options(skip_save: bool = False) -> dict:
             default=1, min=1, max=16, options=opts),
         "batch_views": IntProperty(
             name="Views per Batch",
-            description="Views the model computes at once: lower needs less GPU memory (4 for "
-            "16 GB or less), higher is faster",
-            default=8, min=1, max=16, options=opts),
+            description="Views the model computes at once: lower needs less GPU memory, higher is "
+            "faster. 0 = automatic: all sixteen views at once, four in the server's low-memory mode",
+            default=0, min=0, max=16, options=opts),
         "background": EnumProperty(
             name="Background",
             items=(("AUTO", "Auto", "Remove the background unless the image already has transparency"),

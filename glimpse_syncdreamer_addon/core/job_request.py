@@ -38,8 +38,11 @@ def build_params(*, elevation: float, crop_size: int, cfg_scale: float, steps: i
         raise ValueError(f"Crop size must be -1 (no crop) or between 64 and 256, not {crop_size}; "
                          "200 suits most objects.")
     params = {"elevation": float(elevation), "crop_size": int(crop_size), "cfg_scale": float(cfg_scale),
-              "steps": int(steps), "seed": int(seed), "samples": int(samples),
-              "batch_views": int(batch_views), "background": background}
+              "steps": int(steps), "seed": int(seed), "samples": int(samples), "background": background}
+    # 0 (automatic) is left out: the server picks for its memory mode, and a server older than
+    # the automatic choice uses its own default instead of refusing 0.
+    if batch_views:
+        params["batch_views"] = int(batch_views)
     if output_dir:
         params["output_dir"] = str(output_dir)
     return params

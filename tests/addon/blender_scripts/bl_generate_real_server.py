@@ -23,8 +23,9 @@ runtime = sys.modules[MODULE + ".blender.runtime"]
 scene = bpy.context.scene
 before = set(bpy.data.collections)
 
+# Views per Batch is left at its default, automatic: the server picks.
 result["generate"] = list(bpy.ops.glimpse3d.generate_views(
-    filepath=IMAGE, elevation=30.0, crop_size=200, steps=2, seed=7, samples=1, batch_views=8, background="KEEP"))
+    filepath=IMAGE, elevation=30.0, crop_size=200, steps=2, seed=7, samples=1, background="KEEP"))
 
 session = runtime.session
 result["server_state"] = session.state.server

@@ -131,12 +131,17 @@ for label, setup in (
 settings.input_source = "IMAGE"
 settings.image = bpy.data.images.load(IMAGE)
 drawn["image_input"] = draw(panel.GLIMPSE3D_PT_main)
+settings.batch_views = 4
+drawn["batch_views_4"] = draw(panel.GLIMPSE3D_PT_model_settings)
+settings.batch_views = 0
 drawn["prefs"] = draw(None, prefs)
 prefs.server_mode = "REMOTE"
 drawn["prefs_remote"] = draw(None, prefs)
 prefs.server_mode = "LOCAL"
 state.server_stopped()
 result["drawn"] = {key: [text for _, text in calls] for key, calls in drawn.items()}
+
+result["batch_views_default"] = bpy.context.scene.glimpse3d.bl_rna.properties["batch_views"].default
 
 # An image datablock is sent as its own file when it has one, else as a PNG copy.
 input_image = sys.modules[MODULE + ".blender.input_image"]
