@@ -99,8 +99,10 @@ def sample_latents(model: SyncDreamer, image: torch.Tensor, elevation_deg, steps
             injected = None if step_noise is None else step_noise[step_index]
             return _draw(like.shape, generator, injected, f"steps[{step_index}]", like.device)
 
+        constants = model.step_constants(cond)  # once: nothing in it changes between steps
+
         def predict_noise(x: torch.Tensor, t: int, index: int) -> torch.Tensor:
-            return model.predict_noise(x, t, cond, cfg_scale, batch_view_num)
+            return model.predict_noise(x, t, constants, cfg_scale, batch_view_num)
 
         def after_step(step: int, total: int, x: torch.Tensor) -> bool:
             return bool(callback is not None and callback(Progress("sampling", step, total)))

@@ -39,6 +39,18 @@ class Conditioning:
     elevation: torch.Tensor    # (B,) input elevation in radians, float32
 
 
+@dataclass
+class StepConstants:
+    """What the denoiser needs besides x_t and t that stays the same over all steps of one
+    generation: computed once by `SyncDreamer.step_constants`, not at every step."""
+
+    x_input: torch.Tensor       # (B, 4, h, w) input latent, scaled by 0.18215
+    v_embed: torch.Tensor       # (B, N, 4) camera deltas from the input view to every target, float32
+    context: torch.Tensor       # (B, N, 1, E) cc_projection(CLIP embedding, view delta) per target view
+    spatial_grid: torch.Tensor  # (N, V, V*V, 2) where each camera sees each voxel
+    frustum_grid: torch.Tensor  # (N, D, h, w, 3) each target's frustum samples in the volume
+
+
 class UNetWrapper(nn.Module):
     """Feeds the UNet [x_t, unscaled input latent] and applies classifier-free guidance."""
 
@@ -47,18 +59,25 @@ class UNetWrapper(nn.Module):
         self.diffusion_model = unet
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor,
-                volume_feats: Mapping[int, torch.Tensor], x_concat: torch.Tensor) -> torch.Tensor:
+                volume_feats: Mapping[int, torch.Tensor], x_concat: torch.Tensor,
+                zero_volume_rows: int = 0) -> torch.Tensor:
+        """eps for rows of x; the last `zero_volume_rows` rows have all-zero volume features,
+        which `volume_feats` leaves out (it holds the other rows only)."""
         # zero123 conditions on the unscaled latent: undo the 0.18215.
-        unet_input = torch.cat([x.float(), x_concat.float() / LATENT_SCALE], dim=1)
-        return self.diffusion_model(unet_input, t, context, volume_feats)
+        dtype = self.diffusion_model.dtype
+        unet_input = torch.cat([x.to(dtype), (x_concat.float() / LATENT_SCALE).to(dtype)], dim=1)
+        return self.diffusion_model(unet_input, t, context, volume_feats, zero_volume_rows)
 
     def predict_with_cfg(self, x: torch.Tensor, t: torch.Tensor, context: torch.Tensor,
                          volume_feats: Mapping[int, torch.Tensor], x_concat: torch.Tensor,
                          scale: float) -> torch.Tensor:
-        """uncond + scale * (cond - uncond); uncond zeroes context, volume features and latent."""
+        """uncond + scale * (cond - uncond); uncond zeroes context, volume features and latent.
+
+        Both branches go through the UNet in one call. The unconditional rows' zero volume
+        features are not built: the depth-wise blocks know their (constant) result."""
         doubled = lambda c: torch.cat([c, torch.zeros_like(c)], dim=0)  # noqa: E731
         eps = self(torch.cat([x, x], dim=0), torch.cat([t, t], dim=0), doubled(context),
-                   {width: doubled(feats) for width, feats in volume_feats.items()}, doubled(x_concat))
+                   volume_feats, doubled(x_concat), zero_volume_rows=x.shape[0])
         cond, uncond = eps.chunk(2, dim=0)
         return uncond + scale * (cond - uncond)
 
@@ -151,44 +170,53 @@ class SyncDreamer(nn.Module):
         """(B,) integer timesteps -> (B, 256) time embedding of the volume branch."""
         return self.time_embed(timestep_embedding(t, VOLUME_TIME_DIM).to(self.dtype))
 
-    def target_view_inputs(self, cond: Conditioning, spatial_volume: torch.Tensor, t_embed: torch.Tensor,
-                           v_embed: torch.Tensor, targets: list[int]):
+    def step_constants(self, cond: Conditioning) -> StepConstants:
+        """Everything of one generation that no denoising step changes, computed once."""
+        v_embed = self.viewpoint_embedding(cond.elevation)
+        b, n = v_embed.shape[:2]
+        clip_embed = cond.clip_embed.to(self.dtype).expand(b, n, -1)
+        context = self.cc_projection(torch.cat([clip_embed, v_embed.to(self.dtype)], dim=-1))
+        return StepConstants(x_input=cond.x_input, v_embed=v_embed, context=context.unsqueeze(2),
+                             spatial_grid=self.spatial_volume.spatial_grid(self.poses, self.Ks),
+                             frustum_grid=self.spatial_volume.frustum_grid(self.poses, self.Ks))
+
+    def target_view_inputs(self, constants: StepConstants, spatial_volume: torch.Tensor,
+                           t_embed: torch.Tensor, targets: slice):
         """UNet inputs for target views `targets` of every sample, flattened sample-major:
         context (B*TN, 1, E), frustum features {width: (B*TN, C, D, w, w)}, x_concat (B*TN, 4, h, w)."""
-        b, tn = v_embed.shape[0], len(targets)
+        v_embed = constants.v_embed[:, targets]
+        b, tn = v_embed.shape[:2]
         volume_feats = self.spatial_volume.construct_view_frustum_volume(
-            spatial_volume, t_embed, v_embed, self.poses, self.Ks, targets)
-        clip_embed = cond.clip_embed.to(self.dtype).repeat_interleave(tn, dim=0)
-        view = v_embed[:, targets].reshape(b * tn, 1, VIEWPOINT_DIM).to(self.dtype)
-        context = self.cc_projection(torch.cat([clip_embed, view], dim=-1))
-        x_concat = cond.x_input.repeat_interleave(tn, dim=0)
+            spatial_volume, t_embed, v_embed, constants.frustum_grid[targets])
+        context = constants.context[:, targets].reshape(b * tn, 1, -1)
+        x_concat = constants.x_input.repeat_interleave(tn, dim=0)
         return context, volume_feats, x_concat
 
-    def predict_noise(self, x_t: torch.Tensor, t: int, cond: Conditioning, cfg_scale: float,
+    def predict_noise(self, x_t: torch.Tensor, t: int, cond: Conditioning | StepConstants, cfg_scale: float,
                       batch_view_num: int) -> torch.Tensor:
-        """eps for all views (B, N, 4, h, w), float32; the UNet sees `batch_view_num` views at once.
+        """eps for all views (B, N, 4, h, w), float32; the UNet sees `batch_view_num` views at once
+        (with guidance, both branches of them in the same call).
 
         The spatial volume is built once from all noisy views (conditional branch only); with
-        cfg_scale == 1 only the conditional pass runs.
+        cfg_scale == 1 only the conditional pass runs. A sampler passes `step_constants(cond)`.
         """
+        constants = self.step_constants(cond) if isinstance(cond, Conditioning) else cond
         b, n = x_t.shape[:2]
         timesteps = torch.full((b,), int(t), dtype=torch.long, device=x_t.device)
-        v_embed = self.viewpoint_embedding(cond.elevation)
         t_embed = self.embed_time(timesteps)
-        spatial_volume = self.spatial_volume.construct_spatial_volume(x_t, t_embed, v_embed,
-                                                                      self.poses, self.Ks)
+        spatial_volume = self.spatial_volume.construct_spatial_volume(x_t, t_embed, constants.v_embed,
+                                                                      constants.spatial_grid)
         eps = []
         for start in range(0, n, batch_view_num):
-            targets = list(range(start, min(start + batch_view_num, n)))
-            context, volume_feats, x_concat = self.target_view_inputs(cond, spatial_volume, t_embed,
-                                                                      v_embed, targets)
-            x = x_t[:, targets].reshape(b * len(targets), *x_t.shape[2:])
-            t_chunk = timesteps.repeat_interleave(len(targets))
+            targets = slice(start, min(start + batch_view_num, n))
+            context, volume_feats, x_concat = self.target_view_inputs(constants, spatial_volume, t_embed, targets)
+            x = x_t[:, targets].reshape(-1, *x_t.shape[2:])
+            t_chunk = timesteps.repeat_interleave(x.shape[0] // b)
             if cfg_scale != 1.0:
                 chunk = self.model.predict_with_cfg(x, t_chunk, context, volume_feats, x_concat, cfg_scale)
             else:
                 chunk = self.model(x, t_chunk, context, volume_feats, x_concat)
-            eps.append(chunk.float().view(b, len(targets), *x_t.shape[2:]))
+            eps.append(chunk.float().view(b, -1, *x_t.shape[2:]))
         return torch.cat(eps, dim=1)
 
 

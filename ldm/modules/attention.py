@@ -32,6 +32,10 @@ class CrossAttention(nn.Module):
         return t.view(b, n, self.heads, inner // self.heads).transpose(1, 2)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        if context is not None and context.shape[1] == 1:
+            # A softmax over one key is exactly 1: every query gets that token's value. SyncDreamer's
+            # cross-attention has one context token, so q, k and the attention are skipped.
+            return self.to_out(self.to_v(context)).expand(-1, x.shape[1], -1)
         context = x if context is None else context
         q = self._split_heads(self.to_q(x))
         k = self._split_heads(self.to_k(context))

@@ -69,9 +69,29 @@ class DepthTransformer(nn.Module):
             GroupNormFloat32(NORM_GROUPS, inner), nn.ReLU(),
             nn.Conv2d(inner, dim, 3, padding=1, bias=False))
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        attended = self.depth_attn(self.proj_in(x), self.proj_context(context.to(x.dtype)))
-        return x + self.proj_out(attended)
+    def forward(self, x: torch.Tensor, context: torch.Tensor, zero_volume_rows: int = 0) -> torch.Tensor:
+        """The last `zero_volume_rows` rows of x have all-zero volume features, which `context`
+        leaves out (it holds the first rows only)."""
+        rows = x.shape[0] - zero_volume_rows
+        updates = []
+        if rows:
+            attended = self.depth_attn(self.proj_in(x[:rows]), self.proj_context(context.to(x.dtype)))
+            updates.append(self.proj_out(attended))
+        if zero_volume_rows:
+            updates.append(self.zero_volume_update(x).expand(zero_volume_rows, -1, -1, -1))
+        return x + (updates[0] if len(updates) == 1 else torch.cat(updates, dim=0))
+
+    def zero_volume_update(self, x: torch.Tensor) -> torch.Tensor:
+        """What the block adds to any row whose volume features are all zero: (1, dim, H, W).
+
+        proj_context turns zeros into the same vector at every depth (its GroupNorm's bias through
+        ReLU), so all keys are equal, the softmax is uniform and the attention returns that value
+        whatever the query. The reference gets the same from the full zero volume."""
+        channels = self.proj_context[0].in_channels
+        # Two voxels: GroupNorm refuses a single value per channel.
+        context = self.proj_context(x.new_zeros(1, channels, 2, 1, 1))[:, :, :1]
+        attended = self.depth_attn.to_out(self.depth_attn.to_v(context)[:, :, 0])  # (1, inner, 1, 1)
+        return self.proj_out(attended.expand(1, -1, *x.shape[-2:]).contiguous())
 
 
 def depth_transformer_for_volume(dim: int, volume_channels: int) -> DepthTransformer:

@@ -145,9 +145,15 @@ class DepthWiseAttentionUNet(nn.Module):
 
         self.out = nn.Sequential(_norm(ch), nn.SiLU(), nn.Conv2d(model_channels, out_channels, 3, padding=1))
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.out[2].weight.dtype
+
     def forward(self, x: torch.Tensor, timesteps: torch.Tensor, context: torch.Tensor,
-                volume_feats: Mapping[int, torch.Tensor]) -> torch.Tensor:
-        dtype = self.out[2].weight.dtype
+                volume_feats: Mapping[int, torch.Tensor], zero_volume_rows: int = 0) -> torch.Tensor:
+        """The last `zero_volume_rows` rows of x have all-zero volume features (the unconditional
+        guidance branch); `volume_feats` holds the other rows only."""
+        dtype = self.dtype
         emb = self.time_embed(timestep_embedding(timesteps, self.model_channels).to(dtype))
         context = context.to(dtype)
         h = x.to(dtype)
@@ -156,10 +162,10 @@ class DepthWiseAttentionUNet(nn.Module):
             h = block(h, emb, context)
             skips.append(h)
         h = self.middle_block(h, emb, context)
-        h = self.middle_conditions(h, volume_feats[h.shape[-1]])
+        h = self.middle_conditions(h, volume_feats[h.shape[-1]], zero_volume_rows)
         for index, block in enumerate(self.output_blocks):
             h = block(torch.cat([h, skips.pop()], dim=1), emb, context)
             condition = self.output_block_to_condition.get(index)
             if condition is not None:
-                h = self.output_conditions[condition](h, volume_feats[h.shape[-1]])
+                h = self.output_conditions[condition](h, volume_feats[h.shape[-1]], zero_volume_rows)
         return self.out(h).float()

@@ -83,9 +83,27 @@ class SpatialVolumeNet(nn.Module):
         self.spatial_volume_feats = SpatialTime3DNet(time_dim, VIEW_FEATURE_DIM * view_num, dims)
         self.frustum_volume_feats = FrustumTV3DNet(time_dim, view_dim, dims)
 
+    def spatial_grid(self, poses: torch.Tensor, Ks: torch.Tensor) -> torch.Tensor:
+        """Where each camera sees each voxel of the spatial volume: (N, V, V*V, 2) sampling
+        coordinates. Depends on the cameras only, so a generation computes it once."""
+        size = self.spatial_size
+        projection = latent_projection(Ks, poses, self.latent_size, self.image_size)
+        vertices = spatial_vertices(size, self.spatial_half_length, poses.device)
+        grid = project_to_grid(vertices, projection, self.latent_size)  # (N, V^3, 2)
+        return grid.view(poses.shape[0], size, size * size, 2)
+
+    def frustum_grid(self, poses: torch.Tensor, Ks: torch.Tensor) -> torch.Tensor:
+        """Each camera's frustum samples in the volume's normalised coordinates: (N, D, h, w, 3).
+        Depends on the cameras only, so a generation computes it once."""
+        projection = latent_projection(Ks, poses, self.latent_size, self.image_size)
+        points = frustum_points(projection, self.latent_size, self.frustum_depth,
+                                CAMERA_DISTANCE - FRUSTUM_HALF_LENGTH, CAMERA_DISTANCE + FRUSTUM_HALF_LENGTH)
+        return points / self.spatial_half_length
+
     def construct_spatial_volume(self, x: torch.Tensor, t_embed: torch.Tensor, v_embed: torch.Tensor,
-                                 poses: torch.Tensor, Ks: torch.Tensor) -> torch.Tensor:
-        """Noisy latents (B, N, 4, h, w), t_embed (B, T), v_embed (B, N, 4) -> (B, dims[0], V, V, V)."""
+                                 grid: torch.Tensor) -> torch.Tensor:
+        """Noisy latents (B, N, 4, h, w), t_embed (B, T), v_embed (B, N, 4) and `spatial_grid`
+        -> (B, dims[0], V, V, V)."""
         b, n = x.shape[:2]
         size = self.spatial_size
         dtype = t_embed.dtype
@@ -93,10 +111,7 @@ class SpatialVolumeNet(nn.Module):
             x.reshape(b * n, *x.shape[2:]).to(dtype),
             t_embed.repeat_interleave(n, dim=0),
             v_embed.reshape(b * n, -1).to(dtype))                      # (B*N, 16, h, w)
-        projection = latent_projection(Ks, poses, self.latent_size, self.image_size)
-        vertices = spatial_vertices(size, self.spatial_half_length, x.device)
-        grid = project_to_grid(vertices, projection, self.latent_size)  # (N, V^3, 2)
-        grid = grid.view(1, n, size, size * size, 2).expand(b, -1, -1, -1, -1).reshape(b * n, size, size * size, 2)
+        grid = grid.unsqueeze(0).expand(b, -1, -1, -1, -1).reshape(b * n, size, size * size, 2)
         volume = F.grid_sample(feats.float(), grid, mode="bilinear", padding_mode="zeros",
                                align_corners=True)                     # (B*N, 16, V, V*V)
         # Channels view-major: view 0's 16 channels first.
@@ -104,22 +119,17 @@ class SpatialVolumeNet(nn.Module):
         return self.spatial_volume_feats(volume, t_embed)
 
     def construct_view_frustum_volume(self, spatial_volume: torch.Tensor, t_embed: torch.Tensor,
-                                      v_embed: torch.Tensor, poses: torch.Tensor, Ks: torch.Tensor,
-                                      target_indices: Sequence[int] | torch.Tensor) -> dict[int, torch.Tensor]:
-        """Frustum features of the target views, flattened sample-major (B*TN, C, D, h, w) per width."""
+                                      v_embed: torch.Tensor, grid: torch.Tensor) -> dict[int, torch.Tensor]:
+        """Frustum features of TN target views, flattened sample-major (B*TN, C, D, h, w) per width.
+
+        v_embed (B, TN, 4) and grid (TN, D, h, w, 3) (`frustum_grid`) belong to those views."""
         b, channels = spatial_volume.shape[:2]
-        targets = torch.as_tensor(target_indices, dtype=torch.long, device=poses.device)
-        tn = targets.shape[0]
-        depth, size = self.frustum_depth, self.latent_size
-        projection = latent_projection(Ks[targets], poses[targets], self.latent_size, self.image_size)
-        points = frustum_points(projection, size, depth, CAMERA_DISTANCE - FRUSTUM_HALF_LENGTH,
-                                CAMERA_DISTANCE + FRUSTUM_HALF_LENGTH)   # (TN, D, h, w, 3)
-        grid = (points / self.spatial_half_length).view(1, tn * depth, size, size, 3)
+        tn, depth, size = grid.shape[:3]
         # All target views of one sample are sampled in a single call, stacked along depth.
-        sampled = F.grid_sample(spatial_volume.float(), grid.expand(b, -1, -1, -1, -1),
-                                mode="bilinear", padding_mode="zeros", align_corners=True)
+        grid = grid.reshape(1, tn * depth, size, size, 3).expand(b, -1, -1, -1, -1)
+        sampled = F.grid_sample(spatial_volume.float(), grid, mode="bilinear", padding_mode="zeros",
+                                align_corners=True)
         sampled = sampled.view(b, channels, tn, depth, size, size).transpose(1, 2)
         sampled = sampled.reshape(b * tn, channels, depth, size, size).to(spatial_volume.dtype)
         t_targets = t_embed.repeat_interleave(tn, dim=0)
-        v_targets = v_embed[:, targets.to(v_embed.device)].reshape(b * tn, -1).to(t_embed.dtype)
-        return self.frustum_volume_feats(sampled, t_targets, v_targets)
+        return self.frustum_volume_feats(sampled, t_targets, v_embed.reshape(b * tn, -1).to(t_embed.dtype))

@@ -76,14 +76,17 @@ class GoldenRun:
     def spatial_volume(self):
         io, model = self.io, self.model
         volume = model.spatial_volume.construct_spatial_volume(
-            io["step.x_t"], io["step.t_embed"], io["step.v_embed"], model.poses, model.Ks)
+            io["step.x_t"], io["step.t_embed"], io["step.v_embed"],
+            model.spatial_volume.spatial_grid(model.poses, model.Ks))
         return {"step.spatial_volume": volume}
 
     def frustum(self):
         io = self.io
         target = int(io["unet.target_index"].flatten()[0])
+        constants = self.model.step_constants(self._cond())
+        assert torch.equal(constants.v_embed, io["step.v_embed"])
         context, volume_feats, _ = self.model.target_view_inputs(
-            self._cond(), io["step.spatial_volume"], io["step.t_embed"], io["step.v_embed"], [target])
+            constants, io["step.spatial_volume"], io["step.t_embed"], slice(target, target + 1))
         out = {"unet.clip_embed": context}
         out.update({f"unet.volume_feats.{w}": volume_feats[w] for w in VOLUME_WIDTHS})
         return out
