@@ -4,7 +4,7 @@ import os
 import tempfile
 
 import bpy
-from bpy.props import EnumProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 from ..core import server_settings as ss
 from ..core import setup_check
@@ -55,6 +55,13 @@ class GLIMPSE3D_AddonPreferences(bpy.types.AddonPreferences):
             ("float32", "Full (float32)", "As the reference code runs it"),
         ),
         default="auto",
+    )
+    low_memory: BoolProperty(
+        name="Low GPU Memory",
+        description="For GPUs with 8 GB or less: the local server keeps CLIP and the VAE in main "
+        "memory between uses and, with Views per Batch automatic, computes four views at a time. "
+        "Slower, needs less GPU memory. A remote server has its own --low-memory option",
+        default=False,
     )
     extra_args: StringProperty(
         name="Extra Arguments",
@@ -109,6 +116,7 @@ class GLIMPSE3D_AddonPreferences(bpy.types.AddonPreferences):
             col.prop(self, "checkpoint_path")
             col.prop(self, "device")
             col.prop(self, "precision")
+            col.prop(self, "low_memory")
             col.prop(self, "start_mode")
             col.prop(self, "idle_unload_minutes")
             col.prop(self, "start_timeout_s")
@@ -169,6 +177,7 @@ def server_settings(context=None) -> ss.ServerSettings:
         checkpoint=bpy.path.abspath(prefs.checkpoint_path),
         device=prefs.device,
         precision=prefs.precision,
+        low_memory=prefs.low_memory,
         extra_args=ss.resolve_extra_args(prefs.extra_args),
         url=prefs.server_url.strip(),
         token=prefs.server_token.strip(),

@@ -38,6 +38,7 @@ class ServerSettings:
     checkpoint: str = ""
     device: str = AUTO
     precision: str = AUTO
+    low_memory: bool = False  # LOCAL only: `serve --low-memory` (CLIP and VAE offloaded, automatic = 4 views)
     extra_args: tuple = ()
     url: str = ""  # REMOTE only
     token: str = ""  # REMOTE only; a local server gets a fresh random token
@@ -77,6 +78,8 @@ def serve_argv(settings: ServerSettings) -> list:
         argv += ["--device", settings.device]
     if settings.precision != AUTO:
         argv += ["--precision", settings.precision]
+    if settings.low_memory:
+        argv.append("--low-memory")
     if settings.idle_unload_s > 0:
         argv += ["--idle-unload", f"{settings.idle_unload_s:g}"]
     return argv + list(settings.extra_args)

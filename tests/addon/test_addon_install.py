@@ -30,10 +30,14 @@ def test_install_enable_draw_disable(extension_zip, shared_dir, run_bpy_script):
     assert "(exit code 1)" in " ".join(drawn["error"])  # the message, wrapped to the sidebar
     assert "Your image" in drawn["stopped"] and "Your image" in drawn["image_input"]
     assert "python_path" in drawn["prefs"] and "server_url" in drawn["prefs_remote"]
+    assert "low_memory" in drawn["prefs"] and "low_memory" not in drawn["prefs_remote"]  # local server only
+    prefs_order = drawn["prefs"]
+    assert prefs_order.index("precision") < prefs_order.index("low_memory") < prefs_order.index("start_mode")
     automatic_note = "Automatic: 16 at once, 4 on a low-memory server"
     assert result["batch_views_default"] == 0
     assert "batch_views" in drawn["stopped"] and automatic_note in drawn["stopped"]  # the default, 0
     assert "batch_views" in drawn["batch_views_4"] and automatic_note not in drawn["batch_views_4"]
+    assert result["low_memory_argv"] == {"False": [False, False], "True": [True, True]}
 
     assert result["datablock_file"].endswith("cat.png")  # a loaded file is sent as it is
     copy = result["generated_copy"]

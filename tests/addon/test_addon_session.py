@@ -50,6 +50,9 @@ def test_serve_command_line_and_environment(tmp_path):
     assert argv[-1] == "--verbose"
     defaults = serve_argv(ServerSettings(python="/py", checkpoint="/c.ckpt", extra_args=("--random-weights",)))
     assert "--device" not in defaults and "--checkpoint" not in defaults  # auto, random weights
+    assert "--low-memory" not in argv and "--low-memory" not in defaults
+    low_memory = serve_argv(ServerSettings(python="/py", device="cuda", low_memory=True, extra_args=("--verbose",)))
+    assert low_memory[8:] == ["--device", "cuda", "--low-memory", "--verbose"]
     env = child_environment({"PYTHONPATH": "/blender/python", "PYTHONHOME": "/b", "HOME": "/h"}, tmp_path, "tok")
     assert env["PYTHONPATH"] == str(tmp_path) and "PYTHONHOME" not in env
     assert env["GLIMPSE_SERVER_TOKEN"] == "tok" and env["HOME"] == "/h"
@@ -75,6 +78,21 @@ def test_local_child_gets_ready_and_stops_cleanly():
     process = session.process
     session.stop_server()  # asks /v1/shutdown; the child exits by itself
     assert process.returncode == 0 and session.state.server == ps.STOPPED and session.client is None
+
+
+def test_server_settings_apply_when_the_child_starts_next():
+    session = Session(root=FAKE_ROOT)
+    session.start_server(_local("--fake-ready", device="cpu"))
+    session.wait_until_ready()
+    first = session.client.health()["argv"]
+    session.start_server(_local("--fake-ready", low_memory=True))  # running: nothing changes yet
+    assert session.client.health()["argv"] == first and "--low-memory" not in first
+    session.stop_server()
+    session.start_server(_local("--fake-ready", low_memory=True))
+    session.wait_until_ready()
+    argv = session.client.health()["argv"]
+    assert "--low-memory" in argv and "--device" not in argv
+    session.stop_server()
 
 
 def test_child_that_dies_at_start_shows_its_last_output():

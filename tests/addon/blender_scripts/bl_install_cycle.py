@@ -141,6 +141,15 @@ prefs.server_mode = "LOCAL"
 state.server_stopped()
 result["drawn"] = {key: [text for _, text in calls] for key, calls in drawn.items()}
 
+# The preferences reach the local server's command line.
+server_settings = sys.modules[MODULE + ".core.server_settings"]
+result["low_memory_argv"] = {}
+for low_memory in (False, True):
+    prefs.low_memory = low_memory
+    settings_now = prefs_module.server_settings()
+    result["low_memory_argv"][str(low_memory)] = [settings_now.low_memory,
+                                                  "--low-memory" in server_settings.serve_argv(settings_now)]
+prefs.low_memory = False
 result["batch_views_default"] = bpy.context.scene.glimpse3d.bl_rna.properties["batch_views"].default
 
 # An image datablock is sent as its own file when it has one, else as a PNG copy.
