@@ -8,18 +8,19 @@ and attention (QK^T and attention weights x V). Not counted: biases, norms, acti
 softmax, elementwise ops, interpolation, grid_sample and the 4x4 matrix inverses.
 
 Two counts:
-* `fast_path=False`: what the reference computes. Every step does the camera geometry and
-  cc_projection again; the cross-attention attends over its one context token like any other;
-  the unconditional guidance rows go through the depth-wise blocks with all-zero volumes.
-* `fast_path=True`: what this repository's model executes. The camera geometry and cc_projection
-  run once per generation (`SyncDreamer.step_constants`); cross-attention on one token is
-  `to_out(to_v(token))` (a softmax over one key is 1); in each UNet call, the unconditional
-  rows' depth-wise blocks share one constant update, computed on a single map.
+* `fast_path=False`: what the reference computes. It encodes the input image once per sample;
+  every step does the camera geometry and cc_projection again; the cross-attention attends over
+  its one context token like any other; the unconditional guidance rows go through the
+  depth-wise blocks with all-zero volumes.
+* `fast_path=True`: what this repository's model executes. The input image is encoded once, the
+  camera geometry and cc_projection run once per generation (`SyncDreamer.step_constants`);
+  cross-attention on one token is `to_out(to_v(token))` (a softmax over one key is 1); in each
+  UNet call, the unconditional rows' depth-wise blocks share one constant update, computed on a
+  single map.
 """
 from __future__ import annotations
 
 import inspect
-import math
 from dataclasses import dataclass
 
 from ldm.config import model_kwargs
@@ -63,8 +64,8 @@ def _halved(size: int) -> int:
 class FlopCount:
     """FLOPs of one generation: `samples` samples of 16 views from one input image.
 
-    `conditioning` is the work done once before sampling (encoding the input image; in our code
-    also the step constants), `per_step` one denoising step of all samples, `decoding` the VAE
+    `conditioning` is the work done before sampling (encoding the input image; in our code also
+    the step constants), `per_step` one denoising step of all samples, `decoding` the VAE
     decoder on every view of every sample. `steps` is the number of DDIM steps actually run.
     """
 
@@ -96,7 +97,7 @@ class ModelFlops:
         kwargs = model_kwargs(config)
         self.view_num = kwargs["view_num"]
         self.image_size = kwargs["image_size"]
-        self.latent_size = self.image_size // 8
+        self.latent_size = self.image_size // 8     # as SyncDreamer: the VAE's factor 8
         self.clip_embed_dim = kwargs["clip_embed_dim"]
         self.volume_dims = kwargs["volume_dims"]
         self.vae = kwargs["first_stage_ddconfig"]
@@ -177,11 +178,12 @@ class ModelFlops:
         return _conv(self.clip_embed_dim + VIEWPOINT_DIM, self.clip_embed_dim, 1, 1)
 
     def camera_geometry(self) -> int:
-        """Projections of the voxels and frustum samples of all views (shared by all samples):
-        a 3x3 @ 3x4 per camera for each of the two grids, and a 3x3 matrix per point."""
-        voxels = VOLUME_DEFAULTS["spatial_size"] ** 3
+        """Where each camera sees the voxels and its frustum samples (shared by all samples): per
+        camera, the projection diag(r, r, 1) K @ [R|t] (3x3 @ 3x4) for each of the two grids and
+        a 3x3 matrix product per point."""
         depth, side = self.frustum_levels[0]
-        return self.view_num * (2 * _conv(3, 4, 3, 1) + _conv(3, 3, 1, voxels + depth * side * side))
+        points = VOLUME_DEFAULTS["spatial_size"] ** 3 + depth * side * side
+        return self.view_num * (2 * (2 * 3 * 3 * 4) + 2 * 3 * 3 * points)
 
     # ------------------------------------------------------------------ volume branch
 
@@ -214,8 +216,8 @@ class ModelFlops:
         for _ in d[1:]:
             sides.append(_halved(sides[-1]))
         voxels = [side ** 3 for side in sides]
-        extra = sum(_conv(VOLUME_TIME_DIM, d[level], 1, 1) + _conv(d[level], d[level], KERNEL_3X3X3, voxels[level])
-                    for level in range(4))
+        extra = sum(_conv(VOLUME_TIME_DIM, dim, 1, 1) + _conv(dim, dim, KERNEL_3X3X3, voxels[level])
+                    for level, dim in enumerate(d))
         return (_conv(VIEW_FEATURE_DIM * self.view_num, d[0], KERNEL_3X3X3, voxels[0]) + extra
                 + self._unet_3d(voxels, VOLUME_TIME_DIM))
 
@@ -310,7 +312,8 @@ class ModelFlops:
     @staticmethod
     def _depth_transformer(dim: int, volume_ch: int, depth: int, side: int) -> tuple[int, int]:
         """A DepthTransformer: (one row over its volume, the shared update of zero-volume rows:
-        proj_context, to_v and to_out on one voxel and proj_out on one map)."""
+        proj_context on two voxels (GroupNorm refuses one value per channel), to_v and to_out
+        on one and proj_out on one map)."""
         inner = DEPTH_ATTENTION_HEADS * (volume_ch // 2)
         pixels, voxels = side * side, depth * side * side
         proj_out = _conv(inner, inner, KERNEL_3X3, pixels) + _conv(inner, dim, KERNEL_3X3, pixels)
@@ -319,7 +322,7 @@ class ModelFlops:
                + _conv(inner, inner, 1, pixels) + 2 * _conv(volume_ch, inner, 1, voxels)  # q, k, v
                + _attention(pixels, depth, inner) + _conv(inner, inner, 1, pixels)        # to_out
                + proj_out)
-        zero_volume_update = (_conv(volume_ch, volume_ch, 1, 1) + _conv(volume_ch, inner, 1, 1)
+        zero_volume_update = (_conv(volume_ch, volume_ch, 1, 2) + _conv(volume_ch, inner, 1, 1)
                               + _conv(inner, inner, 1, 1) + proj_out)
         return row, zero_volume_update
 
@@ -348,10 +351,16 @@ class ModelFlops:
             call = self.unet_call(2 * rows if guided else rows, rows if guided else 0, fast_path)
             per_step["unet"] += call["unet"]
             per_step["depth_blocks"] += call["depth_blocks"]
-        conditioning = {"vae_encoder": self.vae_encoder(), "clip": self.clip()}
+        # The reference encodes the input image repeated for every sample.
+        encodings = 1 if fast_path else samples
+        conditioning = {"vae_encoder": encodings * self.vae_encoder(), "clip": encodings * self.clip()}
         # The reference redoes what only depends on the cameras and the input every step.
-        step_constants = {"cc_projection": views * self.cc_projection(), "camera_geometry": self.camera_geometry()}
-        (conditioning if fast_path else per_step).update(step_constants)
+        step_constants = {"cc_projection": views * self.cc_projection(),
+                          "camera_geometry": self.camera_geometry()}
+        if fast_path:
+            conditioning.update(step_constants)
+        else:
+            per_step.update(step_constants)
         return FlopCount(conditioning=conditioning, per_step=per_step, decoding=views * self.vae_decoder(),
                          steps=len(ddim_timesteps(steps)), samples=samples)
 
