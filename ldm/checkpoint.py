@@ -247,12 +247,13 @@ def describe_dtypes(state_dict: dict[str, torch.Tensor]) -> str:
 
 
 def load_state_dict_strict(model: nn.Module, state_dict: dict[str, torch.Tensor],
-                           assign: bool | None = None) -> CheckpointInfo:
+                           assign: bool | None = None, device: str | torch.device | None = None) -> CheckpointInfo:
     """Fill `model` from `state_dict`: every key and shape must match, except the dropped leftovers.
 
     Floating tensors are cast to the model's dtypes. `assign` (default: whenever the model has
     tensors on the meta device) makes the file's tensors the model's own instead of copying them,
-    so a model built with device="meta" is filled without allocating twice.
+    so a model built with device="meta" is filled without allocating twice. With `assign`,
+    `device` moves each tensor there before its cast (a GPU casts far faster than the CPU).
     """
     expected = model.state_dict()
     dropped = [k for k in CLIP_TEXT_LEFTOVER_KEYS if k in state_dict and k not in expected]
@@ -264,7 +265,7 @@ def load_state_dict_strict(model: nn.Module, state_dict: dict[str, torch.Tensor]
     info = CheckpointInfo(num_keys=len(state_dict) + len(dropped), file_dtype=describe_dtypes(state_dict),
                           dropped_keys=dropped, assigned=assign)
     if assign:
-        cast = {k: _cast_like(v, expected[k]) for k, v in state_dict.items()}
+        cast = {k: _cast_like(v if device is None else v.to(device), expected[k]) for k, v in state_dict.items()}
         model.load_state_dict(cast, strict=True, assign=True)
         _materialise_nonpersistent(model)
     else:
@@ -333,13 +334,15 @@ def _materialise_nonpersistent(model: nn.Module) -> None:
             f"device instead of 'meta' to work around it.")
 
 
-def load_checkpoint(model: nn.Module, path: str | os.PathLike, assign: bool | None = None) -> CheckpointInfo:
-    """Read a `.ckpt`/`.pt`/`.safetensors` file and load it strictly into `model`."""
+def load_checkpoint(model: nn.Module, path: str | os.PathLike, assign: bool | None = None,
+                    device: str | torch.device | None = None) -> CheckpointInfo:
+    """Read a `.ckpt`/`.pt`/`.safetensors` file and load it strictly into `model`; a model built
+    on "meta" is filled straight onto `device` (default: the CPU)."""
     start = time.perf_counter()
     found = _existing_file(path)
     state_dict, fmt = _read(found, trust_pickle=False)
     try:
-        info = load_state_dict_strict(model, state_dict, assign=assign)
+        info = load_state_dict_strict(model, state_dict, assign=assign, device=device)
     except CheckpointError as exc:
         raise CheckpointError(f"{found}: {exc}") from exc
     info.path = str(found)
@@ -360,9 +363,6 @@ def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, half: boo
     and the cameras) keep their precision. `trust_pickle=True` lets a trusted Lightning checkpoint
     with pickled non-tensor objects be read. The file appears at `dst` only once complete.
     """
-    from safetensors import safe_open
-    from safetensors.torch import save_file
-
     src_path = _existing_file(src)
     dst_path = Path(dst).expanduser().absolute()
     if dst_path.suffix != ".safetensors":
@@ -372,21 +372,34 @@ def convert_checkpoint(src: str | os.PathLike, dst: str | os.PathLike, half: boo
         raise CheckpointError(f"Converting {src_path} onto itself; choose another output path.")
     state_dict, fmt = _read(src_path, trust_pickle=trust_pickle)
     state_dict, dropped = drop_clip_text_leftovers(state_dict)
-    tensors = _prepare_for_safetensors(state_dict, half)
     metadata = {
-        "format": "pt",
         "source": src_path.name,
         "source_format": fmt,
-        "precision": "float16" if half else "as-source",
         "dropped_keys": ",".join(dropped),
-        "converted_by": "glimpse3d ldm.checkpoint",
     }
+    return save_safetensors(state_dict, dst_path, half=half, metadata=metadata,
+                            mode=stat.S_IMODE(src_path.stat().st_mode))
+
+
+def save_safetensors(state_dict: dict[str, torch.Tensor], dst: str | os.PathLike, half: bool = False,
+                     metadata: dict[str, str] | None = None, mode: int | None = None) -> Path:
+    """Write a state dict as a `.safetensors` file that appears at `dst` only once complete.
+
+    `half` stores the module weights in float16 (top-level buffers keep their precision);
+    `mode` sets the file's permissions (safetensors writes owner-only files)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    dst_path = Path(dst).expanduser().absolute()
+    tensors = _prepare_for_safetensors(state_dict, half)
+    metadata = {"format": "pt", "precision": "float16" if half else "as-source",
+                "converted_by": "glimpse3d ldm.checkpoint", **(metadata or {})}
     dst_path.parent.mkdir(parents=True, exist_ok=True)
     partial = dst_path.with_name(f".{dst_path.name}.partial-{secrets.token_hex(4)}")
     try:
         save_file(tensors, str(partial), metadata=metadata)
-        # safetensors writes owner-only files; give the result the source's permissions instead
-        os.chmod(partial, stat.S_IMODE(src_path.stat().st_mode))
+        if mode is not None:
+            os.chmod(partial, mode)
         with safe_open(str(partial), framework="pt") as written:
             if len(list(written.keys())) != len(tensors):
                 raise CheckpointError(f"Writing {dst_path} produced an incomplete file.")

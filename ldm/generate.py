@@ -115,7 +115,8 @@ def decode_views(model: SyncDreamer, latents: torch.Tensor,
     """Latents (B, N, 4, h, w) -> views (B, N, 3, H, W) float32 on the CPU, one view at a time."""
     views = latents.shape[1]
     decoded = []
-    with torch.no_grad():
+    # In low-memory mode the VAE visits the device once for all views.
+    with torch.no_grad(), model.on_model_device(model.first_stage_model):
         for view in range(views):
             decoded.append(model.decode_latents(latents[:, view]).cpu())
             if callback is not None and callback(Progress("decoding", view + 1, views)):

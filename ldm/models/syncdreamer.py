@@ -6,7 +6,8 @@ The sampler lives in `ldm.samplers`, the run (noise, guidance settings, decoding
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +29,7 @@ SCHEDULE_BUFFERS = ("betas", "alphas", "alphas_cumprod", "sqrt_alphas_cumprod",
                     "posterior_log_variance_clipped")
 CAMERA_BUFFERS = ("poses", "Ks", "azimuth")
 FLOAT32_BUFFERS = frozenset(SCHEDULE_BUFFERS + CAMERA_BUFFERS)
+WAITING_PARTS = ("clip_image_encoder", "first_stage_model")  # idle while the sampler runs
 
 
 @dataclass
@@ -105,6 +107,7 @@ class SyncDreamer(nn.Module):
         self.spatial_volume = SpatialVolumeNet(VOLUME_TIME_DIM, VIEWPOINT_DIM, view_num, volume_dims,
                                                image_size=image_size, latent_size=self.latent_size)
         self.model = UNetWrapper(DepthWiseAttentionUNet(**unet))
+        self.offloading = False
 
     # ------------------------------------------------------------------ dtype, device, cameras
 
@@ -145,20 +148,44 @@ class SyncDreamer(nn.Module):
             raise RuntimeError("The model has no target cameras: load a checkpoint "
                                "(ldm.load_checkpoint) or call model.set_cameras(poses, Ks, azimuth).")
 
+    # ------------------------------------------------------------------ low-memory mode
+
+    def offload_waiting_parts(self, enabled: bool = True) -> None:
+        """Low-memory mode: CLIP and the VAE, idle while the sampler runs, wait on the CPU and
+        visit the model's device only while they work. Call it once the model is on its device."""
+        self.offloading = enabled
+        for name in WAITING_PARTS:
+            getattr(self, name).to("cpu" if enabled else self.device)
+
+    @contextmanager
+    def on_model_device(self, module: nn.Module) -> Iterator[nn.Module]:
+        """`module` on the model's device for the block; back to the CPU afterwards if it waits there."""
+        if not self.offloading or next(module.parameters()).device == self.device:
+            yield module
+            return
+        module.to(self.device)
+        try:
+            yield module
+        finally:
+            module.to("cpu")
+
     # ------------------------------------------------------------------ input view
 
     def encode_posterior(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """[-1, 1] image (B, 3, H, W) -> VAE posterior mean and logvar (B, 4, h, w), float32, unscaled."""
-        mean, logvar = self.first_stage_model.encode(image.to(self.dtype).contiguous())
+        with self.on_model_device(self.first_stage_model) as vae:
+            mean, logvar = vae.encode(image.to(self.dtype).contiguous())
         return mean.float(), logvar.float()
 
     def embed_clip(self, image: torch.Tensor) -> torch.Tensor:
         """[-1, 1] image (B, 3, H, W) -> CLIP embedding (B, 1, E), float32."""
-        return self.clip_image_encoder.encode(image.contiguous()).float()
+        with self.on_model_device(self.clip_image_encoder) as clip:
+            return clip.encode(image.contiguous()).float()
 
     def decode_latents(self, z: torch.Tensor) -> torch.Tensor:
         """Scaled latents (B, 4, h, w) -> images (B, 3, H, W), float32, not clamped."""
-        return self.first_stage_model.decode((z.float() / LATENT_SCALE).to(self.dtype)).float()
+        with self.on_model_device(self.first_stage_model) as vae:
+            return vae.decode((z.float() / LATENT_SCALE).to(self.dtype)).float()
 
     # ------------------------------------------------------------------ denoiser pieces
 
@@ -215,7 +242,8 @@ class SyncDreamer(nn.Module):
             if cfg_scale != 1.0:
                 chunk = self.model.predict_with_cfg(x, t_chunk, context, volume_feats, x_concat, cfg_scale)
             else:
-                chunk = self.model(x, t_chunk, context, volume_feats, x_concat)
+                # a copy: with CUDA graphs (ldm.speed) the next call reuses the output's memory
+                chunk = self.model(x, t_chunk, context, volume_feats, x_concat).clone()
             eps.append(chunk.float().view(b, -1, *x_t.shape[2:]))
         return torch.cat(eps, dim=1)
 

@@ -144,6 +144,7 @@ class DepthWiseAttentionUNet(nn.Module):
                 self.output_blocks.append(UNetBlock(layers))
 
         self.out = nn.Sequential(_norm(ch), nn.SiLU(), nn.Conv2d(model_channels, out_channels, 3, padding=1))
+        self.channels_last = False  # ldm.speed: NHWC activations for NHWC weights
 
     @property
     def dtype(self) -> torch.dtype:
@@ -157,6 +158,8 @@ class DepthWiseAttentionUNet(nn.Module):
         emb = self.time_embed(timestep_embedding(timesteps, self.model_channels).to(dtype))
         context = context.to(dtype)
         h = x.to(dtype)
+        if self.channels_last:
+            h = h.contiguous(memory_format=torch.channels_last)
         skips = []
         for block in self.input_blocks:
             h = block(h, emb, context)
