@@ -16,17 +16,18 @@ _service_options = None
 
 
 def get_service(checkpoint=None, device="auto", precision="auto", random_weights=False,
-                rembg_model=None) -> SyncDreamerService:
+                rembg_model=None, low_memory=None) -> SyncDreamerService:
     """The shared service; made anew when the options differ from the last call's."""
     global _service, _service_options
     options = (None if checkpoint is None else str(checkpoint), device, precision, bool(random_weights),
-               None if rembg_model is None else str(rembg_model))
+               None if rembg_model is None else str(rembg_model), low_memory)
     with _lock:
         if _service is None or options != _service_options:
             if _service is not None:
                 _service.unload_model()
             _service = SyncDreamerService(checkpoint_path=checkpoint, device=device, precision=precision,
-                                          random_weights=random_weights, rembg_model=rembg_model)
+                                          random_weights=random_weights, rembg_model=rembg_model,
+                                          low_memory=low_memory)
             _service_options = options
         return _service
 
@@ -42,17 +43,18 @@ def cleanup():
 
 
 def generate_multiview(image_path, output_dir, elevation=30.0, crop_size=200, cfg_scale=2.0, seed=42,
-                       steps=50, samples=1, batch_views=8, background="auto", use_posterior_mean=False,
+                       steps=50, samples=1, batch_views=0, background="auto", use_posterior_mean=False,
                        checkpoint=None, device="auto", precision="auto", random_weights=False,
-                       overwrite=False, progress=True) -> list:
+                       low_memory=None, overwrite=False, progress=True) -> list:
     """Generate the sixteen views of `image_path` into `output_dir`; returns the written file paths.
 
     One sample is written to `output_dir` itself, several to `output_dir/sample_<k>` (each a
     complete view-set folder: view_00.png .. view_15.png, input.png, grid.png, cameras.json,
-    transforms.json). `progress` shows a bar on stderr.
+    transforms.json). `progress` shows a bar on stderr. batch_views 0 lets the service choose;
+    low_memory None turns it on for GPUs under 8 GB.
     """
     service = get_service(checkpoint=checkpoint, device=device, precision=precision,
-                          random_weights=random_weights)
+                          random_weights=random_weights, low_memory=low_memory)
     bar = TerminalProgress(enabled=progress)
     try:
         return service.generate_and_save(image_path, output_dir, elevation=elevation, cfg_scale=cfg_scale,

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, help="random seed (default 42)")
     generate.add_argument("--samples", type=int, help="independent view sets (default 1)")
     generate.add_argument("--batch-views", type=int, help="views per network call; lower = less GPU "
-                          "memory (default 8)")
+                          "memory (default 0: automatic, 16, or 4 with --low-memory)")
     generate.add_argument("--background", choices=("auto", "keep", "remove"),
                           help="auto (default): remove it unless the image has transparency")
     generate.add_argument("--use-posterior-mean", action="store_true", default=None,
@@ -86,6 +86,29 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--half", action="store_true", help="store the weights in float16 (half the size)")
     convert.add_argument("--trust-pickle", action="store_true",
                          help="allow pickled objects in SRC (only for a file you trust)")
+    bench = commands.add_parser(
+        "bench", help="measure speed, memory, load time and half-precision accuracy",
+        description="Benchmark the model on this machine: seconds per 16-view sample, UNet passes and "
+        "TFLOP/s, peak memory, load time from .safetensors and the per-step error of half precision "
+        "against float32. Without --checkpoint the full model gets random weights (speed and memory do "
+        "not depend on the weights). On a CPU use few --steps and --config configs/tiny.yaml.")
+    bench.add_argument("--steps", type=int, default=50, help="DDIM steps per generation (default 50)")
+    bench.add_argument("--cfg-scale", type=float, default=2.0, help="guidance scale (default 2.0)")
+    bench.add_argument("--samples", default="1,4", metavar="N,N",
+                       help="samples per batch to time, comma-separated (default 1,4)")
+    bench.add_argument("--batch-views", type=int, default=0,
+                       help="views per UNet call (default 0: as the server chooses)")
+    bench.add_argument("--warmup", type=int, default=1, help="untimed warm-up generations (default 1)")
+    bench.add_argument("--repeats", type=int, default=3, help="timed generations; the median is shown (default 3)")
+    bench.add_argument("--no-accuracy", action="store_true", help="skip the half-precision accuracy check")
+    bench.add_argument("--no-startup", action="store_true", help="skip timing a server's start-up")
+    bench.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write every figure here")
+    group = bench.add_argument_group("model")
+    group.add_argument("--checkpoint", type=Path, default=None, metavar="PATH",
+                       help="the checkpoint (default: random weights)")
+    group.add_argument("--config", type=Path, default=None, metavar="YAML",
+                       help="model config (default configs/syncdreamer.yaml, the full model)")
+    _add_device_options(group)
     return parser
 
 
@@ -99,17 +122,30 @@ def _add_model_options(parser):
     group.add_argument("--random-weights", action="store_true",
                        help="the tiny model with random weights: no checkpoint needed, the views are NOISE "
                             "(for trying the pipeline and tests)")
+    _add_device_options(group)
+    group.add_argument("--rembg-model", type=Path, default=None, metavar="PATH",
+                       help="background-removal model file (default: rembg's u2net.onnx)")
+
+
+def _add_device_options(group):
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     group.add_argument("--precision", default="auto", choices=("auto", "float32", "float16", "bfloat16"),
                        help="auto: bfloat16/float16 on CUDA, float32 elsewhere")
-    group.add_argument("--rembg-model", type=Path, default=None, metavar="PATH",
-                       help="background-removal model file (default: rembg's u2net.onnx)")
+    group.add_argument("--low-memory", action=argparse.BooleanOptionalAction, default=None,
+                       help="for GPUs with little memory: CLIP and the VAE wait on the CPU, four views "
+                            "per UNet call (slower; default: on for GPUs under 8 GB)")
+    group.add_argument("--channels-last", action="store_true",
+                       help="channels-last memory layout for the UNet's convolutions (may be faster on a GPU)")
+    # The modes are checked by the service (ldm.speed.COMPILE_MODES): this module imports no torch.
+    group.add_argument("--compile", default="off", dest="compile_mode", metavar="MODE",
+                       help="torch.compile the UNet: off (default), default, max-autotune, or reduce-overhead "
+                            "(also replays it as CUDA graphs); the first generation is slow while it compiles")
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"serve": run_serve, "generate": run_generate, "download": run_download,
-               "convert": run_convert}[args.command]
+               "convert": run_convert, "bench": run_bench}[args.command]
     try:
         return handler(args)
     except InputError as exc:
@@ -133,8 +169,10 @@ def _error(message: str):
 def _service(args):
     from .service import SyncDreamerService
 
-    service = SyncDreamerService(config_path=args.config, checkpoint_path=args.checkpoint, device=args.device, precision=args.precision,
-                                 random_weights=args.random_weights, rembg_model=args.rembg_model)
+    service = SyncDreamerService(config_path=args.config, checkpoint_path=args.checkpoint, device=args.device,
+                                 precision=args.precision, random_weights=args.random_weights,
+                                 rembg_model=args.rembg_model, low_memory=args.low_memory,
+                                 channels_last=args.channels_last, compile_mode=args.compile_mode)
     if service.random_weights:
         print(f"WARNING: {service.info()['warning']}", file=sys.stderr, flush=True)
     return service
@@ -195,9 +233,11 @@ def run_serve(args) -> int:
         from .http_server import ready_line
 
         print(ready_line(port, url, os.getpid()), flush=True)
-        print(f"glimpse: serving on {url} (device {service.info()['device']}, "
-              f"precision {service.info()['precision']}); outputs in {app.output_root}",
-              file=sys.stderr, flush=True)
+        info = service.info()
+        mode = "low-memory mode, " if info["low_memory"] else ""
+        print(f"glimpse: serving on {url} (device {info['device']}, precision {info['precision']}, "
+              f"{mode}{info['auto_batch_views']} views per UNet call by default); outputs in "
+              f"{app.output_root}", file=sys.stderr, flush=True)
 
     return serve(app, args.host, args.port, token, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
                  verbose=args.verbose, on_ready=announce)
@@ -220,4 +260,27 @@ def run_convert(args) -> int:
     except ldm.CheckpointError as exc:
         raise SetupError(str(exc), code="bad_checkpoint") from None
     print(path, flush=True)
+    return 0
+
+
+def run_bench(args) -> int:
+    from .bench import BenchOptions, run_bench as bench, write_json
+
+    try:
+        samples = tuple(int(n) for n in args.samples.split(","))
+    except ValueError:
+        raise InputError(f"--samples takes whole numbers separated by commas, got {args.samples!r}",
+                         code="bad_parameter") from None
+    if not samples or min(samples) < 1 or args.steps < 1 or args.repeats < 1 or args.warmup < 0 \
+            or not 0 <= args.batch_views <= 16:
+        raise InputError("--samples, --steps and --repeats must be at least 1, --warmup at least 0, "
+                         "--batch-views 0..16", code="bad_parameter")
+    options = BenchOptions(config=args.config, checkpoint=args.checkpoint, device=args.device,
+                           precision=args.precision, steps=args.steps, cfg_scale=args.cfg_scale, samples=samples,
+                           batch_views=args.batch_views, low_memory=args.low_memory,
+                           channels_last=args.channels_last, compile_mode=args.compile_mode, warmup=args.warmup,
+                           repeats=args.repeats, accuracy=not args.no_accuracy, startup=not args.no_startup)
+    results = bench(options, say=lambda text: print(text, flush=True))
+    if args.json:
+        write_json(results, args.json)
     return 0

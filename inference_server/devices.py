@@ -54,6 +54,20 @@ def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
     return torch.float32
 
 
+# Below this much GPU memory the low-memory mode is on unless asked otherwise (the fast path
+# with sixteen views per call wants about 6 GB).
+LOW_MEMORY_BELOW_GIB = 8.0
+
+
+def resolve_low_memory(spec, device: torch.device) -> bool:
+    """None = auto: on for a CUDA GPU with less than LOW_MEMORY_BELOW_GIB of memory; else as given."""
+    if spec is not None:
+        return bool(spec)
+    if device.type != "cuda":
+        return False
+    return torch.cuda.get_device_properties(device).total_memory < LOW_MEMORY_BELOW_GIB * 1024 ** 3
+
+
 def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
 

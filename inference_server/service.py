@@ -14,6 +14,7 @@ import torch
 
 import ldm
 from ldm.schedule import ddim_timesteps
+from ldm.speed import COMPILE_MODES, apply_speed_options
 
 from . import devices
 from .cameras import model_buffers
@@ -30,6 +31,10 @@ from .version import __version__
 FULL_CONFIG = "syncdreamer.yaml"
 TINY_CONFIG = "tiny.yaml"
 RANDOM_WEIGHTS_SEED = 0  # the random-weight model is the same on every run
+# Views per UNet call when a job asks for 0 (automatic): all sixteen with both guidance branches
+# in one call, or four in the low-memory mode. Chunking does not change the result.
+AUTO_BATCH_VIEWS = 16
+LOW_MEMORY_BATCH_VIEWS = 4
 SAMPLER = "ddim"
 DDIM_ETA = 1.0  # the reference samples with eta = 1 (stochastic DDIM)
 RANDOM_WEIGHTS_WARNING = (
@@ -56,11 +61,14 @@ class SyncDreamerService:
     `checkpoint_path`: the checkpoint (default: searched, see checkpoints.py);
     `device`: auto, cpu, cuda[:N] or mps; `precision`: auto, float32, float16 or bfloat16;
     `random_weights`: the tiny model with seeded random weights, no checkpoint needed (the
-    views are noise: for trying the pipeline and for tests).
+    views are noise: for trying the pipeline and for tests); `low_memory`: CLIP and the VAE wait
+    on the CPU and four views go through the UNet at a time (None = on for GPUs under 8 GB);
+    `channels_last`, `compile_mode`: the optional speed-ups of ldm.speed.
     """
 
     def __init__(self, config_path=None, checkpoint_path=None, device="auto", precision="auto",
-                 random_weights=False, rembg_model=None):
+                 random_weights=False, rembg_model=None, low_memory=None, channels_last=False,
+                 compile_mode="off"):
         self.random_weights = bool(random_weights)
         default_config = TINY_CONFIG if self.random_weights else FULL_CONFIG
         self.config_path = Path(config_path) if config_path else configs_dir() / default_config
@@ -70,6 +78,12 @@ class SyncDreamerService:
         self.checkpoint_path = None if self.random_weights else find_checkpoint(checkpoint_path)
         self.device = devices.resolve_device(device)
         self.dtype = devices.resolve_precision(precision, self.device)
+        self.low_memory = devices.resolve_low_memory(low_memory, self.device)
+        self.channels_last = bool(channels_last)
+        if compile_mode not in COMPILE_MODES:
+            raise SetupError(f"unknown compile mode {compile_mode!r}; use one of {', '.join(COMPILE_MODES)}",
+                             code="bad_compile_mode")
+        self.compile_mode = compile_mode
         self.rembg_model = rembg_model
         self.model = None
         self._lock = threading.RLock()  # one model operation at a time (load, unload, generate)
@@ -88,8 +102,18 @@ class SyncDreamerService:
             "random_weights": self.random_weights,
             "device": str(self.device),
             "precision": devices.dtype_name(self.dtype),
+            "low_memory": self.low_memory,
+            "auto_batch_views": self.batch_views(0),
+            "channels_last": self.channels_last,
+            "compile": self.compile_mode,
             "warning": RANDOM_WEIGHTS_WARNING if self.random_weights else None,
         }
+
+    def batch_views(self, asked: int) -> int:
+        """Views per UNet call for a job that asked for `asked` (0 = automatic)."""
+        if asked:
+            return asked
+        return LOW_MEMORY_BATCH_VIEWS if self.low_memory else AUTO_BATCH_VIEWS
 
     def gpu_memory(self):
         return devices.gpu_memory(self.device)
@@ -111,9 +135,12 @@ class SyncDreamerService:
                 devices.free_cached_memory(self.device)
                 if devices.is_out_of_memory(exc):
                     raise SetupError(f"the model does not fit into the memory of {self.device}; close "
-                                     "other programs that use the GPU, or use --precision float16",
+                                     "other programs that use the GPU, or start with --low-memory",
                                      code="out_of_memory") from None
                 raise
+            if self.low_memory:
+                model.offload_waiting_parts()
+            apply_speed_options(model, channels_last=self.channels_last, compile_mode=self.compile_mode)
             self.model = model
             return model
 
@@ -126,10 +153,10 @@ class SyncDreamerService:
         return model.to(device=self.device, dtype=self.dtype)
 
     def _build_from_checkpoint(self):
-        # built on "meta" (no memory), filled from the file, then moved to the device
+        # built on "meta" (no memory), filled from the file straight onto the device
         model = ldm.build_model(self.config_path, device="meta", dtype=self.dtype)
-        ldm.load_checkpoint(model, self.checkpoint_path)
-        return model.to(device=self.device)
+        ldm.load_checkpoint(model, self.checkpoint_path, device=self.device)
+        return model
 
     def unload_model(self):
         """Drop the model and give its memory back (the next generation loads it again)."""
@@ -179,7 +206,8 @@ class SyncDreamerService:
             with torch.inference_mode():
                 return ldm.generate(self.model, tensor, params.elevation, steps=params.steps,
                                     cfg_scale=params.cfg_scale, eta=DDIM_ETA,
-                                    batch_view_num=params.batch_views, sample_num=params.samples,
+                                    batch_view_num=self.batch_views(params.batch_views),
+                                    sample_num=params.samples,
                                     generator=generator, use_posterior_mean=params.use_posterior_mean,
                                     callback=callback)
         except ldm.Cancelled:
@@ -189,9 +217,10 @@ class SyncDreamerService:
                 raise
             devices.free_cached_memory(self.device)
             raise SetupError(
-                f"{self.device} ran out of memory during sampling (batch_views {params.batch_views}, "
-                f"samples {params.samples}). Lower batch_views (4 suits 16 GB GPUs, 1 needs least), "
-                "use samples 1, or close other programs that use the GPU.", code="out_of_memory") from None
+                f"{self.device} ran out of memory during sampling (batch_views "
+                f"{self.batch_views(params.batch_views)}, samples {params.samples}). Lower batch_views "
+                "(1 needs least), use samples 1, start the server with --low-memory, or close other "
+                "programs that use the GPU.", code="out_of_memory") from None
 
     def write_sets(self, result: GenerationResult, folders, input_file="input.png", overwrite=False) -> list:
         """Write one complete view-set folder per sample; returns [(folder, file names), ...]."""
@@ -234,7 +263,8 @@ class SyncDreamerService:
                 "eta": DDIM_ETA,
                 "precision": devices.dtype_name(self.dtype),
                 "device": str(self.device),
-                "batch_view_num": params.batch_views,
+                "batch_view_num": self.batch_views(params.batch_views),
+                "low_memory": self.low_memory,
                 "sample_index": index,
                 "sample_count": params.samples,
                 "input_file": input_file,
@@ -246,7 +276,7 @@ class SyncDreamerService:
 
     # --- the original module's interface ---------------------------------------------------------
 
-    def generate(self, image, elevation=30.0, cfg_scale=2.0, sample_steps=50, batch_view_num=8,
+    def generate(self, image, elevation=30.0, cfg_scale=2.0, sample_steps=50, batch_view_num=0,
                  sample_num=1, seed=42, crop_size=200, background="auto", use_posterior_mean=False,
                  on_progress=None) -> list:
         """The views as PIL images: 16 per sample, sample after sample (16 * sample_num in all)."""
@@ -256,7 +286,7 @@ class SyncDreamerService:
         return [view for sample in result.views for view in sample]
 
     def generate_and_save(self, image, output_dir, elevation=30.0, cfg_scale=2.0, sample_steps=50,
-                          batch_view_num=8, sample_num=1, seed=42, crop_size=200, background="auto",
+                          batch_view_num=0, sample_num=1, seed=42, crop_size=200, background="auto",
                           use_posterior_mean=False, overwrite=False, on_progress=None) -> list:
         """Generate and write the view set(s) under `output_dir`; returns the written file paths.
 

@@ -1,0 +1,357 @@
+"""`python -m inference_server bench`: how fast and how big the model is on this machine.
+
+Measures, with the server's own loading and generation code: the load time from a
+`.safetensors` file (in process, and from process start to the READY line of `serve --preload`),
+seconds per 16-view sample for each batch of samples, UNet passes and achieved TFLOP/s (from
+ldm.flops' analytic count), peak memory, and the per-step relative error of the half-precision
+noise prediction against float32. Without a checkpoint the model has random weights: speed and
+memory do not depend on the weights.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+import ldm
+from ldm.checkpoint import save_safetensors
+from ldm.flops import count_generation_flops
+from ldm.generate import decode_views, sample_latents
+from ldm.precision_check import noise_prediction_errors
+from ldm.schedule import ddim_timesteps
+
+from . import devices
+from .cameras import model_buffers
+from .checkpoints import configs_dir
+from .errors import SetupError
+from .http_server import READY_PREFIX
+from .images import load_image
+from .preprocess import preprocess_for_syncdreamer, to_model_input
+from .service import FULL_CONFIG, SyncDreamerService
+from .version import __version__
+
+EXAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "examples" / "cat.png"
+ELEVATION = 30.0
+WEIGHTS_SEED = 0
+SAMPLING_SEED = 0
+STARTUP_TIMEOUT_S = 600
+
+
+@dataclass
+class BenchOptions:
+    config: Path | None = None          # default: the full model
+    checkpoint: Path | None = None      # default: random weights
+    device: str = "auto"
+    precision: str = "auto"
+    steps: int = 50
+    cfg_scale: float = 2.0
+    samples: tuple[int, ...] = (1, 4)
+    batch_views: int = 0                # 0: as the server chooses
+    low_memory: bool | None = None
+    channels_last: bool = False
+    compile_mode: str = "off"
+    warmup: int = 1
+    repeats: int = 3
+    accuracy: bool = True
+    accuracy_precision: str = "bfloat16"  # compared with float32 when the run itself is float32
+    startup: bool = True
+    image: Path = EXAMPLE_IMAGE
+
+
+def run_bench(options: BenchOptions, say=print) -> dict:
+    """Run every measurement, say each result as it comes, and return them all."""
+    config = Path(options.config) if options.config else configs_dir() / FULL_CONFIG
+    device = devices.resolve_device(options.device)
+    dtype = devices.resolve_precision(options.precision, device)
+    devices.configure_math(device, dtype)
+    results: dict = {"environment": environment(device, dtype), "config": str(config),
+                     "checkpoint": None if options.checkpoint is None else str(options.checkpoint),
+                     "steps_asked": options.steps, "steps": len(ddim_timesteps(options.steps)),
+                     "cfg_scale": options.cfg_scale}
+    say(format_environment(results))
+    image = model_input(options.image)
+    with tempfile.TemporaryDirectory(prefix="glimpse-bench-") as scratch:
+        reference, weights_file = prepare_weights(options, config, device, dtype, Path(scratch))
+        results["load"] = measure_load(options, config, weights_file, device)
+        service = results["load"].pop("service")
+        say(format_load(results["load"]))
+        results["flops"] = flop_counts(config, options, service)
+        say(format_flops(results["flops"], options))
+        if options.accuracy:
+            results["accuracy"] = measure_accuracy(options, config, reference, service, weights_file, image)
+            say(format_accuracy(results["accuracy"]))
+        del reference
+        devices.free_cached_memory(device)
+        results["speed"] = [measure_speed(options, config, service, image, samples) for samples in options.samples]
+        say(format_speed(results["speed"], results))
+        service.unload_model()
+        if options.startup:
+            results["startup"] = measure_startup(options, config, weights_file, device, dtype)
+            say(format_startup(results["startup"]))
+    return results
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def environment(device: torch.device, dtype: torch.dtype) -> dict:
+    info = {
+        "device": str(device),
+        "device_name": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                        else platform.processor() or platform.machine()),
+        "precision": devices.dtype_name(dtype),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "cpu_threads": torch.get_num_threads(),
+        "glimpse": __version__,
+    }
+    if device.type == "cuda":
+        info["gpu_memory_gib"] = round(torch.cuda.get_device_properties(device).total_memory / 1024 ** 3, 1)
+    return info
+
+
+def model_input(path: Path) -> torch.Tensor:
+    """The example image as the model sees it: (1, 3, 256, 256) in [-1, 1]."""
+    prepared = preprocess_for_syncdreamer(load_image(path), 200, "auto")
+    return torch.from_numpy(to_model_input(prepared))[None]
+
+
+# --------------------------------------------------------------------------- weights and loading
+
+
+def prepare_weights(options: BenchOptions, config: Path, device: torch.device, dtype: torch.dtype,
+                    scratch: Path):
+    """The float32 reference model on the device (for the accuracy check; None without one) and
+    the .safetensors file that the timed load reads."""
+    half = dtype != torch.float32
+    reference = None
+    if options.checkpoint is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(WEIGHTS_SEED)
+            reference = ldm.build_model(config, device="cpu", dtype=torch.float32)
+        reference.set_cameras(*(torch.as_tensor(buffer) for buffer in model_buffers()))
+        weights_file = save_safetensors(reference.state_dict(), scratch / "random-weights.safetensors", half=half)
+        reference = reference.to(device) if options.accuracy else None
+        return reference, weights_file
+    checkpoint = Path(options.checkpoint)
+    if checkpoint.suffix == ".safetensors":
+        weights_file = checkpoint
+    else:
+        weights_file = ldm.convert_checkpoint(checkpoint, scratch / "checkpoint.safetensors", half=half)
+    if options.accuracy:
+        reference = ldm.build_model(config, device="meta", dtype=torch.float32)
+        ldm.load_checkpoint(reference, checkpoint, device=device)
+    return reference, weights_file
+
+
+def measure_load(options: BenchOptions, config: Path, weights_file: Path, device: torch.device) -> dict:
+    """Time the server's own load (build on meta, fill from the file onto the device)."""
+    if device.type == "cuda":
+        torch.cuda.init()  # the CUDA context belongs to process start-up, measured apart
+    service = SyncDreamerService(config_path=config, checkpoint_path=weights_file, device=str(device),
+                                 precision=options.precision, low_memory=options.low_memory, channels_last=options.channels_last,
+                                 compile_mode=options.compile_mode)
+    started = time.perf_counter()
+    service.load_model()
+    synchronize(device)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "file": weights_file.name, "file_gb": weights_file.stat().st_size / 1e9,
+            "service": service}
+
+
+def measure_startup(options: BenchOptions, config: Path, weights_file: Path, device: torch.device,
+                    dtype: torch.dtype) -> dict:
+    """Seconds from starting `serve --preload` to its READY line (interpreter, imports, CUDA, load)."""
+    command = [sys.executable, "-m", "inference_server", "serve", "--preload", "--port", "0",
+               "--config", str(config), "--checkpoint", str(weights_file), "--device", str(device),
+               "--precision", devices.dtype_name(dtype)]
+    if options.low_memory is not None:
+        command.append("--low-memory" if options.low_memory else "--no-low-memory")
+    env = dict(os.environ, GLIMPSE_SERVER_TOKEN=secrets.token_urlsafe(16))
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=Path(__file__).resolve().parent.parent, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stdout:
+            if line.startswith(READY_PREFIX):
+                return {"seconds": time.perf_counter() - started, "command": " ".join(command[1:])}
+        raise SetupError("the server stopped before it was ready: " + process.stderr.read()[-2000:],
+                         code="bench_failed")
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+# --------------------------------------------------------------------------- speed
+
+
+def flop_counts(config: Path, options: BenchOptions, service: SyncDreamerService) -> dict:
+    """FLOPs of one sample: the reference's model work and what this code executes."""
+    batch_views = service.batch_views(options.batch_views)
+    counts = {}
+    for name, fast_path in (("reference", False), ("executed", True)):
+        count = count_generation_flops(config, options.steps, options.cfg_scale, samples=1,
+                                       batch_view_num=batch_views, fast_path=fast_path)
+        counts[name] = {"total": count.total, "sampling": count.sampling, "step": count.step,
+                        "per_step": dict(count.per_step)}
+    return counts
+
+
+def measure_speed(options: BenchOptions, config: Path, service: SyncDreamerService, image: torch.Tensor,
+                  samples: int) -> dict:
+    """Warm up, then time `repeats` generations of `samples` samples (sampling and decoding)."""
+    model, device = service.model, service.device
+    batch_views = service.batch_views(options.batch_views)
+
+    def generate(steps: int, seed: int) -> tuple[float, float]:
+        generator = torch.Generator().manual_seed(seed)
+        started = time.perf_counter()
+        with torch.inference_mode():
+            latents = sample_latents(model, image.to(device), ELEVATION, steps=steps, cfg_scale=options.cfg_scale,
+                                     batch_view_num=batch_views, sample_num=samples, generator=generator)
+            synchronize(device)
+            sampled = time.perf_counter()
+            decode_views(model, latents)
+            synchronize(device)
+        return sampled - started, time.perf_counter() - sampled
+
+    for run in range(options.warmup):
+        generate(min(options.steps, 3), SAMPLING_SEED + run)
+    reset_peak_memory(device)
+    runs = [generate(options.steps, SAMPLING_SEED + run) for run in range(options.repeats)]
+    sampling = sorted(run[0] for run in runs)[len(runs) // 2]   # the median run
+    decoding = sorted(run[1] for run in runs)[len(runs) // 2]
+    total = sampling + decoding
+    steps = len(ddim_timesteps(options.steps))
+    guided = 2 if options.cfg_scale != 1.0 else 1
+    flops = {name: count_generation_flops(config, options.steps, options.cfg_scale, samples=samples,
+                                          batch_view_num=batch_views, fast_path=fast_path).total
+             for name, fast_path in (("reference", False), ("executed", True))}
+    return {
+        "samples": samples,
+        "batch_views": batch_views,
+        "seconds": total,
+        "seconds_per_sample": total / samples,
+        "sampling_seconds": sampling,
+        "decoding_seconds": decoding,
+        "unet_view_passes_per_s": steps * model.view_num * guided * samples / sampling,
+        "unet_calls_per_s": steps * -(-model.view_num // batch_views) / sampling,
+        "tflops_reference": flops["reference"] / total / 1e12,
+        "tflops_executed": flops["executed"] / total / 1e12,
+        "peak_memory": peak_memory(device),
+        "runs": [{"sampling_s": s, "decoding_s": d} for s, d in runs],
+    }
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def peak_memory(device: torch.device) -> dict:
+    """Peak GPU memory since the last reset; on the CPU the process's peak resident memory."""
+    if device.type == "cuda":
+        return {"kind": "gpu", "allocated_gb": torch.cuda.max_memory_allocated(device) / 1e9,
+                "reserved_gb": torch.cuda.max_memory_reserved(device) / 1e9}
+    return {"kind": "process_rss", "allocated_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9,
+            "reserved_gb": None}
+
+
+# --------------------------------------------------------------------------- accuracy
+
+
+def measure_accuracy(options: BenchOptions, config: Path, reference, service: SyncDreamerService,
+                     weights_file: Path, image: torch.Tensor) -> dict:
+    """Per-step relative error of the half-precision guided noise prediction against float32."""
+    candidate = service.model
+    if service.dtype == torch.float32:
+        # The run itself is float32 (a CPU): check the half precision a GPU would use.
+        candidate = ldm.build_model(config, device="meta", dtype=devices.resolve_precision(
+            options.accuracy_precision, service.device))
+        ldm.load_checkpoint(candidate, weights_file, device=service.device)
+    errors = noise_prediction_errors(reference, candidate, image.to(service.device), ELEVATION,
+                                     steps=options.steps, cfg_scale=options.cfg_scale,
+                                     batch_view_num=service.batch_views(options.batch_views), seed=SAMPLING_SEED)
+    timesteps = ddim_timesteps(options.steps).flip(0).tolist()  # in the order the steps run
+    return {"precision": devices.dtype_name(candidate.dtype), "errors": errors,
+            "timesteps": timesteps, "max": max(errors),
+            "mean": sum(errors) / len(errors)}
+
+
+# --------------------------------------------------------------------------- report
+
+
+def format_environment(results: dict) -> str:
+    env = results["environment"]
+    versions = f"python {env['python']}, torch {env['torch']}"
+    if env["cuda"]:
+        versions += f" (CUDA {env['cuda']}, cuDNN {env['cudnn']})"
+    memory = f", {env['gpu_memory_gib']} GiB" if "gpu_memory_gib" in env else ""
+    return "\n".join([
+        f"Glimpse3D SyncDreamer benchmark ({env['glimpse']})",
+        f"  device     {env['device']}: {env['device_name']}{memory}; {env['cpu_threads']} CPU threads",
+        f"  precision  {env['precision']} (norm statistics, schedule and DDIM update in float32)",
+        f"  versions   {versions}",
+        f"  model      {results['config']}, "
+        f"{'random weights' if results['checkpoint'] is None else results['checkpoint']}",
+        f"  run        {results['steps']} DDIM steps, guidance {results['cfg_scale']:g}",
+    ])
+
+
+def format_load(load: dict) -> str:
+    return (f"load: {load['seconds']:.2f} s to ready from {load['file']} ({load['file_gb']:.2f} GB, "
+            f"just written, so in the page cache; CUDA context made beforehand)")
+
+
+def format_flops(flops: dict, options: BenchOptions) -> str:
+    ref, done = flops["reference"], flops["executed"]
+    return (f"FLOPs per sample: {ref['total'] / 1e12:.1f} TFLOP of reference model work "
+            f"({ref['step'] / 1e12:.2f} per step); this code executes {done['total'] / 1e12:.1f} TFLOP")
+
+
+def format_accuracy(accuracy: dict) -> str:
+    errors = ", ".join(f"{e * 100:.2f}" for e in accuracy["errors"])
+    return (f"accuracy: {accuracy['precision']} noise prediction vs float32, relative error per step: "
+            f"max {accuracy['max'] * 100:.2f}%, mean {accuracy['mean'] * 100:.2f}%\n  per step (%): {errors}")
+
+
+def format_speed(speed: list, results: dict) -> str:
+    memory_kind = speed[0]["peak_memory"]["kind"] if speed else "gpu"
+    memory_label = "peak GPU GB" if memory_kind == "gpu" else "peak RSS GB"
+    lines = [f"speed ({results['steps']} steps, guidance {results['cfg_scale']:g}; median run):",
+             f"  {'samples':>7} {'views/call':>10} {'s/run':>8} {'s/sample':>9} {'UNet view-passes/s':>19} "
+             f"{'UNet calls/s':>13} {'TFLOP/s ref':>12} {'TFLOP/s exec':>13} {memory_label:>12}"]
+    for row in speed:
+        lines.append(f"  {row['samples']:>7} {row['batch_views']:>10} {row['seconds']:>8.2f} "
+                     f"{row['seconds_per_sample']:>9.2f} {row['unet_view_passes_per_s']:>19.1f} "
+                     f"{row['unet_calls_per_s']:>13.2f} {row['tflops_reference']:>12.2f} "
+                     f"{row['tflops_executed']:>13.2f} {row['peak_memory']['allocated_gb']:>12.2f}")
+    return "\n".join(lines)
+
+
+def format_startup(startup: dict) -> str:
+    return f"start-up: {startup['seconds']:.2f} s from process start to READY ({startup['command']})"
+
+
+def write_json(results: dict, path: Path) -> None:
+    path.write_text(json.dumps(results, indent=2))
