@@ -63,7 +63,9 @@ class BenchOptions:
     warmup: int = 1
     repeats: int = 3
     accuracy: bool = True
-    accuracy_precision: str = "bfloat16"  # compared with float32 when the run itself is float32
+    # half precisions to compare with float32; default: the run's own and the other half
+    # precision, or bfloat16 alone for a float32 run (float16 is very slow on a CPU)
+    accuracy_precisions: tuple[str, ...] | None = None
     startup: bool = True
     image: Path = EXAMPLE_IMAGE
 
@@ -281,21 +283,34 @@ def peak_memory(device: torch.device) -> dict:
 
 
 def measure_accuracy(options: BenchOptions, config: Path, reference, service: SyncDreamerService,
-                     weights_file: Path, image: torch.Tensor) -> dict:
-    """Per-step relative error of the half-precision guided noise prediction against float32."""
-    candidate = service.model
-    if service.dtype == torch.float32:
-        # The run itself is float32 (a CPU): check the half precision a GPU would use.
-        candidate = ldm.build_model(config, device="meta", dtype=devices.resolve_precision(
-            options.accuracy_precision, service.device))
-        ldm.load_checkpoint(candidate, weights_file, device=service.device)
-    errors = noise_prediction_errors(reference, candidate, image.to(service.device), ELEVATION,
-                                     steps=options.steps, cfg_scale=options.cfg_scale,
-                                     batch_view_num=service.batch_views(options.batch_views), seed=SAMPLING_SEED)
-    timesteps = ddim_timesteps(options.steps).flip(0).tolist()  # in the order the steps run
-    return {"precision": devices.dtype_name(candidate.dtype), "errors": errors,
-            "timesteps": timesteps, "max": max(errors),
-            "mean": sum(errors) / len(errors)}
+                     weights_file: Path, image: torch.Tensor) -> list[dict]:
+    """Per-step relative error of each half precision's guided noise prediction against float32.
+    The run's own precision uses the loaded model itself, with its speed options."""
+    results = []
+    for name in accuracy_precisions(options, service.dtype):
+        dtype = devices.resolve_precision(name, service.device)
+        if dtype == service.dtype:
+            candidate = service.model
+        else:
+            candidate = ldm.build_model(config, device="meta", dtype=dtype)
+            ldm.load_checkpoint(candidate, weights_file, device=service.device)
+        errors = noise_prediction_errors(reference, candidate, image.to(service.device), ELEVATION,
+                                         steps=options.steps, cfg_scale=options.cfg_scale,
+                                         batch_view_num=service.batch_views(options.batch_views),
+                                         seed=SAMPLING_SEED)
+        del candidate
+        devices.free_cached_memory(service.device)
+        results.append({"precision": name, "errors": errors, "max": max(errors),
+                        "mean": sum(errors) / len(errors),
+                        "timesteps": ddim_timesteps(options.steps).flip(0).tolist()})  # in the order run
+    return results
+
+
+def accuracy_precisions(options: BenchOptions, run_dtype: torch.dtype) -> tuple[str, ...]:
+    if options.accuracy_precisions:
+        return tuple(options.accuracy_precisions)
+    halves = {torch.float16: ("float16", "bfloat16"), torch.bfloat16: ("bfloat16", "float16")}
+    return halves.get(run_dtype, ("bfloat16",))
 
 
 # --------------------------------------------------------------------------- report
@@ -320,19 +335,27 @@ def format_environment(results: dict) -> str:
 
 def format_load(load: dict) -> str:
     return (f"load: {load['seconds']:.2f} s to ready from {load['file']} ({load['file_gb']:.2f} GB, "
-            f"just written, so in the page cache; CUDA context made beforehand)")
+            f"just written, so in the page cache; a CUDA context is made beforehand)")
 
 
 def format_flops(flops: dict, options: BenchOptions) -> str:
     ref, done = flops["reference"], flops["executed"]
-    return (f"FLOPs per sample: {ref['total'] / 1e12:.1f} TFLOP of reference model work "
-            f"({ref['step'] / 1e12:.2f} per step); this code executes {done['total'] / 1e12:.1f} TFLOP")
+    return (f"FLOPs per sample: {flop_text(ref['total'])} of reference model work "
+            f"({flop_text(ref['step'])} per step); this code executes {flop_text(done['total'])}")
 
 
-def format_accuracy(accuracy: dict) -> str:
-    errors = ", ".join(f"{e * 100:.2f}" for e in accuracy["errors"])
-    return (f"accuracy: {accuracy['precision']} noise prediction vs float32, relative error per step: "
-            f"max {accuracy['max'] * 100:.2f}%, mean {accuracy['mean'] * 100:.2f}%\n  per step (%): {errors}")
+def flop_text(flops: float) -> str:
+    return f"{flops / 1e12:.1f} TFLOP" if flops >= 1e12 else f"{flops / 1e9:.1f} GFLOP"
+
+
+def format_accuracy(accuracy: list[dict]) -> str:
+    lines = ["accuracy: relative error of the guided noise prediction against float32, per step "
+             "(the same image, draws and x_t for both)"]
+    for row in accuracy:
+        errors = ", ".join(f"{e * 100:.2f}" for e in row["errors"])
+        lines.append(f"  {row['precision']:>8}: max {row['max'] * 100:.2f}%, mean {row['mean'] * 100:.2f}%; "
+                     f"per step (%): {errors}")
+    return "\n".join(lines)
 
 
 def format_speed(speed: list, results: dict) -> str:

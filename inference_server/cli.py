@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--warmup", type=int, default=1, help="untimed warm-up generations (default 1)")
     bench.add_argument("--repeats", type=int, default=3, help="timed generations; the median is shown (default 3)")
     bench.add_argument("--no-accuracy", action="store_true", help="skip the half-precision accuracy check")
+    bench.add_argument("--accuracy-precisions", default=None, metavar="P,P",
+                       help="half precisions to check against float32 (default: float16,bfloat16 on a "
+                            "GPU; bfloat16 on a CPU, where float16 is very slow)")
     bench.add_argument("--no-startup", action="store_true", help="skip timing a server's start-up")
     bench.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write every figure here")
     group = bench.add_argument_group("model")
@@ -130,7 +133,7 @@ def _add_model_options(parser):
 def _add_device_options(group):
     group.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
     group.add_argument("--precision", default="auto", choices=("auto", "float32", "float16", "bfloat16"),
-                       help="auto: bfloat16/float16 on CUDA, float32 elsewhere")
+                       help="auto: float16 on CUDA (bfloat16 if float16 overflows), float32 elsewhere")
     group.add_argument("--low-memory", action=argparse.BooleanOptionalAction, default=None,
                        help="for GPUs with little memory: CLIP and the VAE wait on the CPU, four views "
                             "per UNet call (slower; default: on for GPUs under 8 GB)")
@@ -279,8 +282,19 @@ def run_bench(args) -> int:
                            precision=args.precision, steps=args.steps, cfg_scale=args.cfg_scale, samples=samples,
                            batch_views=args.batch_views, low_memory=args.low_memory,
                            channels_last=args.channels_last, compile_mode=args.compile_mode, warmup=args.warmup,
-                           repeats=args.repeats, accuracy=not args.no_accuracy, startup=not args.no_startup)
+                           repeats=args.repeats, accuracy=not args.no_accuracy, startup=not args.no_startup,
+                           accuracy_precisions=_precision_list(args.accuracy_precisions))
     results = bench(options, say=lambda text: print(text, flush=True))
     if args.json:
         write_json(results, args.json)
     return 0
+
+
+def _precision_list(text):
+    if text is None:
+        return None
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    wrong = [name for name in names if name not in ("float16", "bfloat16")]
+    if not names or wrong:
+        raise InputError(f"--accuracy-precisions takes float16 and/or bfloat16, got {text!r}", code="bad_parameter")
+    return names

@@ -42,15 +42,15 @@ def resolve_device(spec: str = "auto") -> torch.device:
 
 
 def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
-    """auto: bfloat16 on a CUDA GPU that supports it, else float16 on CUDA; float32 elsewhere."""
+    """auto: float16 on CUDA (about eight times closer to float32 than bfloat16, as fast on tensor
+    cores; the service falls back to bfloat16 if it overflows); float32 elsewhere."""
     spec = (spec or "auto").strip().lower()
     if spec not in PRECISIONS:
         raise SetupError(f"unknown precision {spec!r}; use one of {', '.join(PRECISIONS)}", code="bad_precision")
     if spec != "auto":
         return _DTYPES[spec]
     if device.type == "cuda":
-        with torch.cuda.device(device):
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float16
     return torch.float32
 
 

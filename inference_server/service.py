@@ -5,6 +5,7 @@ The server's worker, the command line and the Python API all generate through `r
 users of the original Glimpse3D module know (`load_model`, `unload_model`, `generate`,
 `generate_and_save`) are kept.
 """
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -196,6 +197,18 @@ class SyncDreamerService:
 
     def _sample(self, model_input, params: GenerationParams, on_progress):
         tensor = torch.from_numpy(to_model_input(model_input))[None].to(self.device)
+        decoded = self._generate(tensor, params, on_progress)
+        if self.dtype == torch.float16 and not bool(torch.isfinite(decoded).all()):
+            # float16 ends at 65504 and something overflowed: bfloat16 has float32's range. Switch
+            # for good (the metadata then says bfloat16) and run again from the same seed.
+            print("glimpse: float16 overflowed in this generation; switching the model to bfloat16 "
+                  "and generating again", file=sys.stderr, flush=True)
+            self.model.to(dtype=torch.bfloat16)
+            self.dtype = torch.bfloat16
+            decoded = self._generate(tensor, params, on_progress)
+        return decoded
+
+    def _generate(self, tensor, params: GenerationParams, on_progress):
         generator = torch.Generator(device="cpu").manual_seed(params.seed)
 
         def callback(progress) -> bool:  # True stops ldm.generate with ldm.Cancelled

@@ -49,7 +49,7 @@ class GLIMPSE3D_AddonPreferences(bpy.types.AddonPreferences):
     precision: EnumProperty(
         name="Precision",
         items=(
-            ("auto", "Auto", "bfloat16 or float16 on CUDA, float32 elsewhere"),
+            ("auto", "Auto", "float16 on CUDA (bfloat16 if float16 overflows), float32 elsewhere"),
             ("float16", "Half (float16)", "Half the GPU memory; on GPUs only"),
             ("bfloat16", "Half (bfloat16)", "Half the GPU memory, wider range than float16; recent NVIDIA GPUs"),
             ("float32", "Full (float32)", "As the reference code runs it"),

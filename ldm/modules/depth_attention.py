@@ -69,9 +69,9 @@ class DepthTransformer(nn.Module):
             GroupNormFloat32(NORM_GROUPS, inner), nn.ReLU(),
             nn.Conv2d(inner, dim, 3, padding=1, bias=False))
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor, zero_volume_rows: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None, zero_volume_rows: int = 0) -> torch.Tensor:
         """The last `zero_volume_rows` rows of x have all-zero volume features, which `context`
-        leaves out (it holds the first rows only)."""
+        leaves out (it holds the first rows only; None when there are none)."""
         rows = x.shape[0] - zero_volume_rows
         updates = []
         if rows:

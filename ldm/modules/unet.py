@@ -165,10 +165,10 @@ class DepthWiseAttentionUNet(nn.Module):
             h = block(h, emb, context)
             skips.append(h)
         h = self.middle_block(h, emb, context)
-        h = self.middle_conditions(h, volume_feats[h.shape[-1]], zero_volume_rows)
+        h = self.middle_conditions(h, volume_feats.get(h.shape[-1]), zero_volume_rows)
         for index, block in enumerate(self.output_blocks):
             h = block(torch.cat([h, skips.pop()], dim=1), emb, context)
             condition = self.output_block_to_condition.get(index)
             if condition is not None:
-                h = self.output_conditions[condition](h, volume_feats[h.shape[-1]], zero_volume_rows)
+                h = self.output_conditions[condition](h, volume_feats.get(h.shape[-1]), zero_volume_rows)
         return self.out(h).float()
