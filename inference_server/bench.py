@@ -170,7 +170,7 @@ def measure_load(options: BenchOptions, config: Path, weights_file: Path, device
     synchronize(device)
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "file": weights_file.name, "file_gb": weights_file.stat().st_size / 1e9,
-            "service": service}
+            "device": str(device), "service": service}
 
 
 def measure_startup(options: BenchOptions, config: Path, weights_file: Path, device: torch.device,
@@ -334,8 +334,9 @@ def format_environment(results: dict) -> str:
 
 
 def format_load(load: dict) -> str:
+    cuda = "; the CUDA context was made beforehand" if load["device"].startswith("cuda") else ""
     return (f"load: {load['seconds']:.2f} s to ready from {load['file']} ({load['file_gb']:.2f} GB, "
-            f"just written, so in the page cache; a CUDA context is made beforehand)")
+            f"just written, so in the page cache{cuda})")
 
 
 def format_flops(flops: dict, options: BenchOptions) -> str:

@@ -263,7 +263,7 @@ class ModelFlops:
             return flops + (_conv(c_in, c_out, 1, pixels) if c_in != c_out else 0)
 
         def depth_block(dim: int, level: int) -> tuple[int, int]:
-            return self._depth_transformer(dim, self.volume_dims[level], *self.frustum_levels[level])
+            return self._depth_transformer(dim, self.volume_dims[level], *self.frustum_levels[level], fast_path)
 
         body = _conv(model_ch, emb, 1, 1) + _conv(emb, emb, 1, 1)   # time_embed
         body += _conv(u["in_channels"], model_ch, KERNEL_3X3, side * side)
@@ -310,17 +310,27 @@ class ModelFlops:
         return 2 * _conv(ch, inner, 1, pixels) + self.unet_sizes["transformer_depth"] * block
 
     @staticmethod
-    def _depth_transformer(dim: int, volume_ch: int, depth: int, side: int) -> tuple[int, int]:
+    def _depth_transformer(dim: int, volume_ch: int, depth: int, side: int,
+                           fast_path: bool) -> tuple[int, int]:
         """A DepthTransformer: (one row over its volume, the shared update of zero-volume rows:
         proj_context on two voxels (GroupNorm refuses one value per channel), to_v and to_out
-        on one and proj_out on one map)."""
-        inner = DEPTH_ATTENTION_HEADS * (volume_ch // 2)
+        on one and proj_out on one map).
+
+        The reference projects k and v over the whole volume; the fast path folds W_k into the
+        query and W_v into the output (ldm.modules.depth_attention.attend_over_depth) and
+        attends with C-wide products, `heads` queries per pixel."""
+        heads = DEPTH_ATTENTION_HEADS
+        inner = heads * (volume_ch // 2)
         pixels, voxels = side * side, depth * side * side
         proj_out = _conv(inner, inner, KERNEL_3X3, pixels) + _conv(inner, dim, KERNEL_3X3, pixels)
+        if fast_path:   # fold W_k, attention over C-wide keys and values, fold W_v
+            attention = 2 * _conv(inner, volume_ch, 1, pixels) + _attention(pixels * heads, depth, volume_ch)
+        else:
+            attention = 2 * _conv(volume_ch, inner, 1, voxels) + _attention(pixels, depth, inner)
         row = (_conv(dim, inner, 1, pixels)                                   # proj_in
                + _conv(volume_ch, volume_ch, 1, voxels)                       # proj_context
-               + _conv(inner, inner, 1, pixels) + 2 * _conv(volume_ch, inner, 1, voxels)  # q, k, v
-               + _attention(pixels, depth, inner) + _conv(inner, inner, 1, pixels)        # to_out
+               + _conv(inner, inner, 1, pixels) + attention                   # to_q, k, v, attention
+               + _conv(inner, inner, 1, pixels)                               # to_out
                + proj_out)
         zero_volume_update = (_conv(volume_ch, volume_ch, 1, 2) + _conv(volume_ch, inner, 1, 1)
                               + _conv(inner, inner, 1, 1) + proj_out)

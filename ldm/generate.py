@@ -66,7 +66,7 @@ def prepare_conditioning(model: SyncDreamer, image: torch.Tensor, elevation_deg,
 
 
 def sample_latents(model: SyncDreamer, image: torch.Tensor, elevation_deg, steps: int = 50,
-                   cfg_scale: float = 2.0, eta: float = 1.0, batch_view_num: int = 8, sample_num: int = 1,
+                   cfg_scale: float = 2.0, eta: float = 1.0, batch_view_num: int = 16, sample_num: int = 1,
                    generator: torch.Generator | None = None, use_posterior_mean: bool = False,
                    callback: ProgressCallback | None = None, noise: dict | None = None) -> torch.Tensor:
     """The denoised latents (B, N, 4, h, w), float32 on the model's device; arguments as `generate`."""
@@ -125,7 +125,7 @@ def decode_views(model: SyncDreamer, latents: torch.Tensor,
 
 
 def generate(model: SyncDreamer, image: torch.Tensor, elevation_deg, steps: int = 50,
-             cfg_scale: float = 2.0, eta: float = 1.0, batch_view_num: int = 8, sample_num: int = 1,
+             cfg_scale: float = 2.0, eta: float = 1.0, batch_view_num: int = 16, sample_num: int = 1,
              generator: torch.Generator | None = None, use_posterior_mean: bool = False,
              callback: ProgressCallback | None = None, noise: dict | None = None) -> torch.Tensor:
     """Denoise 16 views for each input image and decode them.
@@ -133,7 +133,8 @@ def generate(model: SyncDreamer, image: torch.Tensor, elevation_deg, steps: int 
     image: (n, 3, 256, 256) in [-1, 1]; each image gives `sample_num` samples (B = n * sample_num,
     sample-major per image). elevation_deg: the input view's elevation, one value or one per image.
     steps, eta: DDIM steps and stochasticity (1.0 as the reference). cfg_scale: guidance scale
-    (1.0 runs the conditional pass only). batch_view_num: views per UNet call (memory vs speed).
+    (1.0 runs the conditional pass only). batch_view_num: views per UNet call, with both guidance
+    branches in the same call (fewer need less memory; the result is the same).
     use_posterior_mean conditions on the VAE posterior mean instead of a sample (the posterior
     draw is still made, so x_T is the same for both). callback(Progress) returning True stops the
     run with ldm.Cancelled. noise: dict(posterior=(B,4,h,w), x_T=(B,N,4,h,w), steps=[(B,N,4,h,w)]*)

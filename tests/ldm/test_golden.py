@@ -148,9 +148,11 @@ def test_every_golden_tensor_is_checked(golden_io):
     assert checked <= set(golden_io)
 
 
-def test_both_depth_attention_paths_agree(golden_model, golden_io):
-    """The GPU path (fused attention) and the CPU path (broadcast sums) compute the same thing."""
+def test_depth_attention_paths_agree_with_the_explicit_formulation(golden_model, golden_io):
+    """The GPU path (fused attention) and the CPU path (einsums) both fold k and v away; they
+    compute what the reference computes with k and v over the whole volume."""
     from ldm.modules.depth_attention import attend_over_depth
+    from reference_forms import explicit_depth_attention
 
     unet = golden_model.model.diffusion_model
     block = unet.output_conditions[len(unet.output_conditions) - 1]   # at the finest level
@@ -158,9 +160,12 @@ def test_both_depth_attention_paths_agree(golden_model, golden_io):
     torch.manual_seed(0)
     x = torch.randn(context.shape[0], block.proj_in[0].in_channels, *context.shape[-2:])
     with torch.no_grad():
-        q = block.proj_in(x)
         c = block.proj_context(context)
         attn = block.depth_attn
-        args = (attn.to_q(q), attn.to_k(c), attn.to_v(c), attn.heads)
-        fused, broadcast = attend_over_depth(*args, fused=True), attend_over_depth(*args, fused=False)
-    torch.testing.assert_close(broadcast, fused, rtol=0, atol=1e-5 * max(1.0, fused.abs().max().item()))
+        q = attn.to_q(block.proj_in(x))
+        args = (q, c, attn.to_k.weight.flatten(1), attn.to_v.weight.flatten(1), attn.heads)
+        fused, einsums = attend_over_depth(*args, fused=True), attend_over_depth(*args, fused=False)
+        explicit = explicit_depth_attention(q, attn.to_k(c), attn.to_v(c), attn.heads)
+    tolerance = 1e-5 * max(1.0, explicit.abs().max().item())
+    torch.testing.assert_close(fused, explicit, rtol=0, atol=tolerance)
+    torch.testing.assert_close(einsums, explicit, rtol=0, atol=tolerance)
