@@ -30,4 +30,5 @@ def apply_speed_options(model: SyncDreamer, channels_last: bool = False, compile
     if compile_mode != "off":
         # One compiled graph per batch shape; shapes stay the same through a generation.
         unet.compile(mode=None if compile_mode == "default" else compile_mode, backend=backend, dynamic=False)
+        unet.cuda_graphs = compile_mode == "reduce-overhead"
     return model

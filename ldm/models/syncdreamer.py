@@ -67,6 +67,9 @@ class UNetWrapper(nn.Module):
         which `volume_feats` leaves out (it holds the other rows only)."""
         # zero123 conditions on the unscaled latent: undo the 0.18215.
         dtype = self.diffusion_model.dtype
+        if self.diffusion_model.cuda_graphs:
+            # Each call starts a new CUDA-graph replay: the last call's output has been used up.
+            torch.compiler.cudagraph_mark_step_begin()
         unet_input = torch.cat([x.to(dtype), (x_concat.float() / LATENT_SCALE).to(dtype)], dim=1)
         return self.diffusion_model(unet_input, t, context, volume_feats, zero_volume_rows)
 

@@ -145,6 +145,7 @@ class DepthWiseAttentionUNet(nn.Module):
 
         self.out = nn.Sequential(_norm(ch), nn.SiLU(), nn.Conv2d(model_channels, out_channels, 3, padding=1))
         self.channels_last = False  # ldm.speed: NHWC activations for NHWC weights
+        self.cuda_graphs = False    # ldm.speed: compiled with CUDA graphs ("reduce-overhead")
 
     @property
     def dtype(self) -> torch.dtype:
