@@ -3,8 +3,8 @@
 Measures, with the server's own loading and generation code: the load time from a
 `.safetensors` file (in process, and from process start to the READY line of `serve --preload`),
 seconds per 16-view sample for each batch of samples, UNet passes and achieved TFLOP/s (from
-ldm.flops' analytic count), peak memory, and the per-step relative error of the half-precision
-noise prediction against float32. Without a checkpoint the model has random weights: speed and
+ldm.flops' analytic count), peak memory (measured, and as ldm.memory_estimate expects it on a
+GPU), and the per-step relative error of the half-precision noise prediction against float32. Without a checkpoint the model has random weights: speed and
 memory do not depend on the weights.
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ import ldm
 from ldm.checkpoint import save_safetensors
 from ldm.flops import count_generation_flops
 from ldm.generate import decode_views, sample_latents
+from ldm.memory_estimate import estimate_generation_memory
 from ldm.precision_check import noise_prediction_errors
 from ldm.schedule import ddim_timesteps
 
@@ -256,6 +257,9 @@ def measure_speed(options: BenchOptions, config: Path, service: SyncDreamerServi
         "tflops_reference": flops["reference"] / total / 1e12,
         "tflops_executed": flops["executed"] / total / 1e12,
         "peak_memory": peak_memory(device),
+        # what ldm.memory_estimate expects a CUDA GPU to hold at this precision
+        "estimated_gpu_peak_gb": estimate_generation_memory(
+            config, service.dtype, samples, batch_views, options.cfg_scale, service.low_memory).peak_gb,
         "runs": [{"sampling_s": s, "decoding_s": d} for s, d in runs],
     }
 
@@ -364,12 +368,14 @@ def format_speed(speed: list, results: dict) -> str:
     memory_label = "peak GPU GB" if memory_kind == "gpu" else "peak RSS GB"
     lines = [f"speed ({results['steps']} steps, guidance {results['cfg_scale']:g}; median run):",
              f"  {'samples':>7} {'views/call':>10} {'s/run':>8} {'s/sample':>9} {'UNet view-passes/s':>19} "
-             f"{'UNet calls/s':>13} {'TFLOP/s ref':>12} {'TFLOP/s exec':>13} {memory_label:>12}"]
+             f"{'UNet calls/s':>13} {'TFLOP/s ref':>12} {'TFLOP/s exec':>13} {memory_label:>12} "
+             f"{'est. GPU GB':>12}"]
     for row in speed:
         lines.append(f"  {row['samples']:>7} {row['batch_views']:>10} {row['seconds']:>8.2f} "
                      f"{row['seconds_per_sample']:>9.2f} {row['unet_view_passes_per_s']:>19.1f} "
                      f"{row['unet_calls_per_s']:>13.2f} {row['tflops_reference']:>12.2f} "
-                     f"{row['tflops_executed']:>13.2f} {row['peak_memory']['allocated_gb']:>12.2f}")
+                     f"{row['tflops_executed']:>13.2f} {row['peak_memory']['allocated_gb']:>12.2f} "
+                     f"{row['estimated_gpu_peak_gb']:>12.2f}")
     return "\n".join(lines)
 
 

@@ -44,10 +44,12 @@ def test_bench_times_each_batch_of_samples(bench):
         # 2 steps x 16 views x 2 guidance branches per sample
         assert row["unet_view_passes_per_s"] == pytest.approx(STEPS * 16 * 2 * row["samples"] / row["sampling_seconds"])
         assert row["peak_memory"]["kind"] == "process_rss" and row["peak_memory"]["allocated_gb"] > 0.1
+        assert 0 < row["estimated_gpu_peak_gb"] < 1   # the miniature, float32
         flops = count_generation_flops(REPO_ROOT / "configs" / "tiny.yaml", STEPS, 2.0, samples=row["samples"],
                                        batch_view_num=16, fast_path=False).total
         assert row["tflops_reference"] == pytest.approx(flops / row["seconds"] / 1e12)
     assert "s/sample" in stdout and "UNet view-passes/s" in stdout and "TFLOP/s ref" in stdout
+    assert "est. GPU GB" in stdout
 
 
 def test_bench_prints_the_analytic_flop_count(bench):
