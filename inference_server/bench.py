@@ -89,7 +89,7 @@ def run_bench(options: BenchOptions, say=print) -> dict:
         service = results["load"].pop("service")
         say(format_load(results["load"]))
         results["flops"] = flop_counts(config, options, service)
-        say(format_flops(results["flops"], options))
+        say(format_flops(results["flops"]))
         if options.accuracy:
             results["accuracy"] = measure_accuracy(options, config, reference, service, weights_file, image)
             say(format_accuracy(results["accuracy"]))
@@ -343,7 +343,7 @@ def format_load(load: dict) -> str:
             f"just written, so in the page cache{cuda})")
 
 
-def format_flops(flops: dict, options: BenchOptions) -> str:
+def format_flops(flops: dict) -> str:
     ref, done = flops["reference"], flops["executed"]
     return (f"FLOPs per sample: {flop_text(ref['total'])} of reference model work "
             f"({flop_text(ref['step'])} per step); this code executes {flop_text(done['total'])}")

@@ -19,7 +19,7 @@ from torch.utils import _pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ldm.generate import prepare_conditioning
-from ldm.models.syncdreamer import LATENT_CHANNELS, WAITING_PARTS, SyncDreamer
+from ldm.models.syncdreamer import LATENT_CHANNELS, WAITING_PARTS
 from ldm.modules import normalization
 
 GB = 1e9
