@@ -32,18 +32,16 @@ from ldm.precision_check import noise_prediction_errors
 from ldm.schedule import ddim_timesteps
 
 from . import devices
-from .cameras import model_buffers
 from .checkpoints import configs_dir
 from .errors import SetupError
 from .http_server import READY_PREFIX
 from .images import load_image
 from .preprocess import preprocess_for_syncdreamer, to_model_input
-from .service import FULL_CONFIG, SyncDreamerService
+from .service import FULL_CONFIG, SyncDreamerService, build_random_model
 from .version import __version__
 
 EXAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "examples" / "cat.png"
 ELEVATION = 30.0
-WEIGHTS_SEED = 0
 SAMPLING_SEED = 0
 STARTUP_TIMEOUT_S = 600
 
@@ -141,10 +139,7 @@ def prepare_weights(options: BenchOptions, config: Path, device: torch.device, d
     half = dtype != torch.float32
     reference = None
     if options.checkpoint is None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(WEIGHTS_SEED)
-            reference = ldm.build_model(config, device="cpu", dtype=torch.float32)
-        reference.set_cameras(*(torch.as_tensor(buffer) for buffer in model_buffers()))
+        reference = build_random_model(config)
         weights_file = save_safetensors(reference.state_dict(), scratch / "random-weights.safetensors", half=half)
         reference = reference.to(device) if options.accuracy else None
         return reference, weights_file

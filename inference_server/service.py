@@ -146,12 +146,7 @@ class SyncDreamerService:
             return model
 
     def _build_random(self):
-        # a private RNG state: building must neither depend on nor disturb the caller's seeds
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(RANDOM_WEIGHTS_SEED)
-            model = ldm.build_model(self.config_path, device="cpu", dtype=torch.float32)
-        model.set_cameras(*(torch.as_tensor(buffer) for buffer in model_buffers()))
-        return model.to(device=self.device, dtype=self.dtype)
+        return build_random_model(self.config_path).to(device=self.device, dtype=self.dtype)
 
     def _build_from_checkpoint(self):
         # built on "meta" (no memory), filled from the file straight onto the device
@@ -311,6 +306,17 @@ class SyncDreamerService:
         input_file = Path(image).name if isinstance(image, (str, Path)) else "input.png"
         written = self.write_sets(result, sample_folders(output_dir, params.samples), input_file, overwrite)
         return [str(folder / name) for folder, names in written for name in names]
+
+
+def build_random_model(config_path):
+    """The model of `config_path` with seeded random weights and its cameras, float32 on the CPU:
+    the same on every run."""
+    # a private RNG state: building must neither depend on nor disturb the caller's seeds
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_WEIGHTS_SEED)
+        model = ldm.build_model(config_path, device="cpu", dtype=torch.float32)
+    model.set_cameras(*(torch.as_tensor(buffer) for buffer in model_buffers()))
+    return model
 
 
 def _params(elevation, cfg_scale, steps, batch_views, samples, seed, crop_size, background,
