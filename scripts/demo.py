@@ -24,15 +24,13 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "scripts"))
 
 from build_extension import build_extension  # noqa: E402
 from inference_server.checkpoints import find_checkpoint  # noqa: E402
 from inference_server.errors import SetupError  # noqa: E402
 
 EXAMPLE_IMAGE = REPO_ROOT / "examples" / "cat.png"
-# The authors' settings for this image (../shared/testset/params.csv).
+# The authors' settings for this image (tests/data/testset/params.csv).
 ELEVATION, CROP_SIZE = 30.0, 200
 RANDOM_WEIGHTS_STEPS = 10  # the views are noise anyway; keeps the demo to about a minute here
 

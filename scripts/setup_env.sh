@@ -15,7 +15,7 @@ if [ -z "$PY" ]; then
   echo "       Install python3.11 or set GLIMPSE_PYTHON=/path/to/python3.11." >&2
   exit 1
 fi
-stamp_src=$(cat requirements-server.txt requirements-dev.txt constraints.txt | sha256sum | cut -c1-16)
+stamp_src=$(cat pyproject.toml requirements-server.txt constraints.txt | sha256sum | cut -c1-16)
 if [ -f "$VENV/.glimpse-stamp" ] && [ "$(cat "$VENV/.glimpse-stamp")" = "$stamp_src" ]; then
   exit 0
 fi
@@ -23,6 +23,7 @@ echo "[setup] creating $VENV with $($PY --version) (first run only, about a minu
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip >&2
 # torch==2.13.0 resolves to the CPU build here; a user with a GPU keeps a CUDA torch (README).
-"$VENV/bin/python" -m pip install -q -r requirements-dev.txt -c constraints.txt >&2
+# The project itself, editable, with every extra the tests and the demo use.
+"$VENV/bin/python" -m pip install -q -e ".[dev]" -c constraints.txt >&2
 echo "$stamp_src" > "$VENV/.glimpse-stamp"
 echo "[setup] environment ready in $VENV" >&2

@@ -1,15 +1,22 @@
-"""Shared test setup: the repository root on sys.path and the location of ../shared."""
-import os
-import sys
+"""Shared test setup: where the test data lives, and the markers that select subsets.
+
+Everything the tests read is in tests/data (the golden miniature, the test images with their
+licence, the reference cameras and key list), so a fresh clone tests itself with nothing beside
+it. The packages are importable because `make env` installs the project (`pip install -e .`).
+
+Markers (pytest.ini): `blender` for tests that run the bpy module, `golden` for the model's golden
+comparison, `cluster` for Ray clusters, `slow` for anything that takes more than a few seconds.
+`make test-fast` skips all four; `make test` runs everything.
+"""
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = Path(os.environ.get("GLIMPSE_SHARED_DIR", REPO_ROOT.parent / "shared")).resolve()
+DATA_DIR = Path(__file__).resolve().parent / "data"
 
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+# Folders whose every test drives Blender (the bpy module, in this or a child process).
+BLENDER_DIRS = (Path(__file__).resolve().parent / "addon" / "blender",)
 
 
 @pytest.fixture(scope="session")
@@ -18,7 +25,12 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED_DIR.is_dir():
-        pytest.fail(f"../shared not found at {SHARED_DIR}; set GLIMPSE_SHARED_DIR")
-    return SHARED_DIR
+def data_dir() -> Path:
+    return DATA_DIR
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        if any(folder in path.parents for folder in BLENDER_DIRS):
+            item.add_marker(pytest.mark.blender)

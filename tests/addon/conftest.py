@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 TOKEN = "test-token"
-SCRIPTS_DIR = Path(__file__).parent / "blender_scripts"
+SCRIPTS_DIR = Path(__file__).parent / "blender" / "blender_scripts"
 VIEW_FILES = [f"view_{i:02d}.png" for i in range(16)] + ["input.png", "grid.png", "cameras.json",
                                                           "transforms.json"]
 

@@ -10,13 +10,13 @@ import ldm
 from ldm.checkpoint import load_state_dict_strict
 
 
-def golden_folder(shared_dir: Path) -> Path:
-    return Path(os.environ.get("GLIMPSE_GOLDEN_DIR", shared_dir / "golden" / "tiny")).resolve()
+def golden_folder(data_dir: Path) -> Path:
+    return Path(os.environ.get("GLIMPSE_GOLDEN_DIR", data_dir / "golden" / "tiny")).resolve()
 
 
 @pytest.fixture(scope="session")
-def golden_path(shared_dir) -> Path:
-    folder = golden_folder(shared_dir)
+def golden_path(data_dir) -> Path:
+    folder = golden_folder(data_dir)
     missing = [name for name in ("tiny_config.yaml", "tiny_state_dict.pt", "golden_io.pt",
                                  "golden_meta.json") if not (folder / name).is_file()]
     if missing:

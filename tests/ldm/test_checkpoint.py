@@ -25,8 +25,8 @@ TEXT_LEFTOVERS = {
 
 
 @pytest.fixture(scope="module")
-def golden_dir(shared_dir) -> Path:
-    return Path(os.environ.get("GLIMPSE_GOLDEN_DIR", shared_dir / "golden" / "tiny"))
+def golden_dir(data_dir) -> Path:
+    return Path(os.environ.get("GLIMPSE_GOLDEN_DIR", data_dir / "golden" / "tiny"))
 
 
 @pytest.fixture
@@ -309,12 +309,12 @@ def test_convert_refuses_other_suffix_and_leaves_nothing_on_failure(tmp_path, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.ckpt"]
 
 
-def test_official_key_list_loads_strictly_into_the_full_model(repo_root, shared_dir):
+def test_official_key_list_loads_strictly_into_the_full_model(repo_root, data_dir):
     """The released checkpoint's 1618 keys and shapes (reference/state_dict_keys.tsv) fit the full
     model exactly, with only CLIP's six text-side leftovers dropped. Zero-stride tensors stand in
     for the weights, so nothing of full size is allocated."""
     state = {}
-    for line in (shared_dir / "reference" / "state_dict_keys.tsv").read_text().splitlines():
+    for line in (data_dir / "reference" / "state_dict_keys.tsv").read_text().splitlines():
         if line.startswith("#") or not line.strip():
             continue
         key, shape, _ = line.split("\t")

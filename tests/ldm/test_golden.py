@@ -1,5 +1,5 @@
 """Our model computes the reference's function: every output tensor of the golden folder
-(GLIMPSE_GOLDEN_DIR, default ../shared/golden/tiny) within 1e-4 * max(1, max|golden|).
+(GLIMPSE_GOLDEN_DIR, default tests/data/golden/tiny) within 1e-4 * max(1, max|golden|).
 
 Each group recomputes its tensors from the golden inputs of that stage, so a failure names the
 stage that broke. Groups are computed once per module and shared by their tensors' tests.

@@ -31,8 +31,8 @@ def full_model_on_meta(repo_root):
     return ldm.build_model(repo_root / "configs" / "syncdreamer.yaml", device="meta")
 
 
-def test_full_model_has_the_reference_keys_and_shapes(full_model_on_meta, shared_dir):
-    reference = _reference_shapes(shared_dir / "reference" / "state_dict_keys.tsv")
+def test_full_model_has_the_reference_keys_and_shapes(full_model_on_meta, data_dir):
+    reference = _reference_shapes(data_dir / "reference" / "state_dict_keys.tsv")
     ours = _shapes(full_model_on_meta.state_dict())
     assert len(reference) == 1618
     assert set(reference) - set(ours) == CLIP_TEXT_LEFTOVERS

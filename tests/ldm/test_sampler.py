@@ -38,8 +38,8 @@ def test_ddim_tables_equal_golden_meta(golden_state, golden_meta):
         assert ours.tolist() == golden_meta[key], key   # float32 values, bit for bit
 
 
-def test_ddim_tables_equal_facts_appendix_b(shared_dir):
-    rows = _appendix_b_rows((shared_dir / "reference" / "syncdreamer_facts.md").read_text())
+def test_ddim_tables_equal_facts_appendix_b(data_dir):
+    rows = _appendix_b_rows((data_dir / "reference" / "syncdreamer_facts.md").read_text())
     assert len(rows) == 50
     alphas_cumprod = ddpm_buffers(scaled_linear_betas())["alphas_cumprod"]
     tables = ddim_tables(alphas_cumprod, 50, eta=1.0)

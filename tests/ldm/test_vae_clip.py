@@ -15,8 +15,8 @@ FULL_VAE_DDCONFIG = dict(double_z=True, z_channels=4, resolution=256, in_channel
 
 
 @pytest.fixture(scope="module")
-def golden_dir(shared_dir) -> Path:
-    folder = Path(os.environ.get("GLIMPSE_GOLDEN_DIR", shared_dir / "golden" / "tiny"))
+def golden_dir(data_dir) -> Path:
+    folder = Path(os.environ.get("GLIMPSE_GOLDEN_DIR", data_dir / "golden" / "tiny"))
     if not (folder / "golden_io.pt").is_file():
         pytest.fail(f"golden data not found in {folder}; set GLIMPSE_GOLDEN_DIR")
     return folder
@@ -103,9 +103,9 @@ def test_clip_kwargs_from_openai_config():
                              "vision_width": 64, "vision_patch_size": None})
 
 
-def _reference_shapes(shared_dir, prefix):
+def _reference_shapes(data_dir, prefix):
     shapes = {}
-    for line in (shared_dir / "reference" / "state_dict_keys.tsv").read_text().splitlines():
+    for line in (data_dir / "reference" / "state_dict_keys.tsv").read_text().splitlines():
         if line.startswith("#") or not line.strip():
             continue
         key, shape, _ = line.split("\t")
@@ -118,18 +118,18 @@ def _our_shapes(module):
     return {k: tuple(v.shape) for k, v in module.state_dict().items()}
 
 
-def test_full_size_vae_keys_and_shapes_match_reference(shared_dir):
+def test_full_size_vae_keys_and_shapes_match_reference(data_dir):
     with torch.device("meta"):
         vae = AutoencoderKL(FULL_VAE_DDCONFIG)
-    reference = _reference_shapes(shared_dir, "first_stage_model.")
+    reference = _reference_shapes(data_dir, "first_stage_model.")
     assert len(reference) == 248
     assert _our_shapes(vae) == reference
 
 
-def test_full_size_clip_keys_and_shapes_match_reference_without_text_leftovers(shared_dir):
+def test_full_size_clip_keys_and_shapes_match_reference_without_text_leftovers(data_dir):
     with torch.device("meta"):
         clip = CLIPImageEncoder()
-    reference = _reference_shapes(shared_dir, "clip_image_encoder.")
+    reference = _reference_shapes(data_dir, "clip_image_encoder.")
     visual = {k: v for k, v in reference.items() if k.startswith("model.visual.")}
     assert set(reference) - set(visual) == {
         "model.token_embedding.weight", "model.positional_embedding", "model.ln_final.weight",

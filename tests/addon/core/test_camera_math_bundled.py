@@ -3,6 +3,9 @@
 import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+import numpy
 
 from glimpse_syncdreamer_addon.core import camera_math
 
@@ -27,9 +30,12 @@ def test_inside_the_extension_layout(tmp_path, repo_root):
         "from bl_ext_test.core import camera_math\n"
         "print(camera_math.cameras.__name__, camera_math.LENS_MM)\n"
     )
+    # -S: no site module, so the project's editable install (a .pth hook) is not active and
+    # only numpy's folder is on the path, as in Blender's Python with the extension installed.
+    numpy_home = str(Path(numpy.__file__).resolve().parents[1])
     result = subprocess.run(
-        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-        env={"PATH": "/usr/bin:/bin"},
+        [sys.executable, "-S", "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": numpy_home},
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["bl_ext_test.inference_server.cameras", "35.0"]

@@ -7,9 +7,9 @@ import pytest
 
 
 @pytest.mark.slow
-def test_generate_views_synchronously_with_the_real_server(extension_zip, shared_dir, run_bpy_script):
+def test_generate_views_synchronously_with_the_real_server(extension_zip, data_dir, run_bpy_script):
     result = run_bpy_script(
-        "bl_generate_real_server.py", extension_zip, shared_dir / "testset" / "cat.png",
+        "bl_generate_real_server.py", extension_zip, data_dir / "testset" / "cat.png",
         env_extra={"GLIMPSE_SERVER_PYTHON": sys.executable, "GLIMPSE_SERVER_EXTRA_ARGS": "--random-weights"})
     assert result["generate"] == ["FINISHED"] and result["server_state"] == "ready"
 

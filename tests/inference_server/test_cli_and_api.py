@@ -31,8 +31,8 @@ def run_cli(*args, env_extra=None, timeout=600):
 
 
 @pytest.fixture(scope="module")
-def cat_path(shared_dir):
-    return shared_dir / "testset" / "cat.png"
+def cat_path(data_dir):
+    return data_dir / "testset" / "cat.png"
 
 
 @pytest.fixture(scope="module")
@@ -139,9 +139,9 @@ def test_api_generate_multiview_matches_the_cli_for_the_same_seed(tmp_path, cli_
     inference_server.cleanup()
 
 
-def test_convert_then_generate_from_that_checkpoint(tmp_path, shared_dir, cat_path, repo_root):
+def test_convert_then_generate_from_that_checkpoint(tmp_path, data_dir, cat_path, repo_root):
     converted = tmp_path / "tiny.safetensors"
-    result = run_cli("convert", shared_dir / "golden" / "tiny" / "tiny_state_dict.pt", converted)
+    result = run_cli("convert", data_dir / "golden" / "tiny" / "tiny_state_dict.pt", converted)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(converted) and converted.is_file()
 

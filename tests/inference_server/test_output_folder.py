@@ -46,9 +46,9 @@ def test_every_file_is_written(written_set, tmp_path):
             assert grid.getpixel((column * 256 + 128, row * 256 + 128)) == make_views()[i].getpixel((0, 0))
 
 
-def test_cameras_json_schema_and_values(written_set, shared_dir):
+def test_cameras_json_schema_and_values(written_set, data_dir):
     content = json.loads((written_set / "cameras.json").read_text())
-    reference = json.loads((shared_dir / "reference" / "camera-16.json").read_text())
+    reference = json.loads((data_dir / "reference" / "camera-16.json").read_text())
     assert content["format"] == "glimpse3d-syncdreamer-views" and content["format_version"] == 1
     assert content["warning"] is None and content["image_size"] == [256, 256]
     assert content["model"] == make_metadata()["model"]

@@ -11,8 +11,8 @@ from inference_server import cameras
 
 
 @pytest.fixture(scope="module")
-def reference(shared_dir):
-    return json.loads((shared_dir / "reference" / "camera-16.json").read_text())
+def reference(data_dir):
+    return json.loads((data_dir / "reference" / "camera-16.json").read_text())
 
 
 def test_target_poses_match_reference(reference):

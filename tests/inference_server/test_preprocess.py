@@ -18,8 +18,8 @@ REFERENCE = [
 
 
 @pytest.mark.parametrize("name, crop, mean, white, bbox", REFERENCE, ids=[f"{r[0]}-{r[1]}" for r in REFERENCE])
-def test_matches_reference_prepare_inputs(shared_dir, name, crop, mean, white, bbox):
-    prepared = preprocess_for_syncdreamer(load_image(shared_dir / "testset" / name), crop_size=crop)
+def test_matches_reference_prepare_inputs(data_dir, name, crop, mean, white, bbox):
+    prepared = preprocess_for_syncdreamer(load_image(data_dir / "testset" / name), crop_size=crop)
     assert prepared.mode == "RGB" and prepared.size == (256, 256)
     tensor = to_model_input(prepared)
     assert tensor.shape == (3, 256, 256) and tensor.dtype == np.float32

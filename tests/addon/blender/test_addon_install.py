@@ -9,8 +9,8 @@ NOTHING = {"operators": [], "types": [], "scene_settings": False, "add_image_men
            "timers": []}
 
 
-def test_install_enable_draw_disable(extension_zip, shared_dir, run_bpy_script):
-    result = run_bpy_script("bl_install_cycle.py", extension_zip, shared_dir / "testset" / "cat.png")
+def test_install_enable_draw_disable(extension_zip, data_dir, run_bpy_script):
+    result = run_bpy_script("bl_install_cycle.py", extension_zip, data_dir / "testset" / "cat.png")
     assert result["install"] == ["FINISHED"] and result["enabled"]
 
     registered = result["registered"]

@@ -85,10 +85,10 @@ def scratch_copy(tmp_path, set_folder):
 
 
 @pytest.fixture(scope="session")
-def reference_cameras(shared_dir):
+def reference_cameras(data_dir):
     """camera-16.json, with each pose turned into a Blender camera-to-world matrix here, from the
     facts alone: inverse of the OpenCV world-to-camera, then flip the camera's y and z axes."""
-    data = json.loads((shared_dir / "reference" / "camera-16.json").read_text())
+    data = json.loads((data_dir / "reference" / "camera-16.json").read_text())
     c2w = []
     for pose in data["world_to_camera_opencv"]:
         w2c = np.vstack([np.asarray(pose, dtype=np.float64), [0, 0, 0, 1]])

@@ -5,8 +5,8 @@ from server_harness import ServerProcess
 
 
 @pytest.fixture(scope="session")
-def cat_png(shared_dir) -> bytes:
-    return (shared_dir / "testset" / "cat.png").read_bytes()
+def cat_png(data_dir) -> bytes:
+    return (data_dir / "testset" / "cat.png").read_bytes()
 
 
 @pytest.fixture
