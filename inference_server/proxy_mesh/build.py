@@ -1,0 +1,155 @@
+"""From views and cameras to a coloured proxy mesh: silhouettes, rejection of a view that
+disagrees with the others, the hull searched coarse to fine, its surface, its colours."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import colours as colour_module
+from .hull import HullField, ViewCamera, common_view_box, full_grid, surface_cells
+from .silhouettes import as_float_image, signed_distance, silhouette
+from .tetra import extract_surface
+
+RESOLUTIONS = (32, 512)  # the smallest and largest cells per side accepted
+DEFAULT_RESOLUTION = 128
+# The grid on which views are compared with each other and the object's box is found.
+CHECK_CELLS = 48
+# A view is rejected when more than this share of the others' hull falls outside its
+# silhouette (by more than CHECK_TOLERANCE_CELLS) and it is an outlier among the views.
+REJECT_SHARE = 0.02
+REJECT_RATIO = 4.0
+CHECK_TOLERANCE_CELLS = 0.5
+MAX_REJECTED = 4
+
+
+class MeshError(ValueError):
+    """The views cannot give a mesh; the message says why and what to do."""
+
+
+@dataclass
+class ProxyMesh:
+    """A closed triangle mesh in the cameras' world frame, with a colour per vertex."""
+
+    vertices: np.ndarray  # (V, 3) float32
+    faces: np.ndarray  # (F, 3) int64, counter-clockwise seen from outside
+    normals: np.ndarray  # (V, 3) float32, pointing out
+    colours: np.ndarray  # (V, 3) uint8
+    unseen: np.ndarray  # (V,) bool: no view sees the vertex; its colour comes from neighbours
+    rejected_views: tuple = ()  # indices of views left out because they disagree with the rest
+    resolution: int = DEFAULT_RESOLUTION
+    timings: dict = field(default_factory=dict)  # seconds per stage
+
+
+def build_proxy_mesh(images, view_cameras, resolution: int = DEFAULT_RESOLUTION, masks=None,
+                     reject_views: bool = True) -> ProxyMesh:
+    """The coloured visual hull of the object in `images`.
+
+    images: one (H, W, 3|4) array per view (uint8, or float 0..1); view_cameras: a `ViewCamera`
+    per view; resolution: grid cells along the longest side of the object's box; masks: optional
+    (H, W) object masks per view (None entries allowed), else alpha or the white background.
+    """
+    started = time.perf_counter()
+    timings = {}
+    if not isinstance(resolution, (int, np.integer)) or not RESOLUTIONS[0] <= resolution <= RESOLUTIONS[1]:
+        raise MeshError(f"resolution must be a whole number from {RESOLUTIONS[0]} to {RESOLUTIONS[1]} "
+                        f"(cells a side; 64, 128 or 256 are usual), got {resolution!r}")
+    images = [as_float_image(image) for image in images]
+    view_cameras = list(view_cameras)
+    if len(images) != len(view_cameras) or len(images) < 2:
+        raise MeshError(f"need one camera per view and at least two views, got {len(images)} views "
+                        f"and {len(view_cameras)} cameras")
+    masks = list(masks) if masks is not None else [None] * len(images)
+    if len(masks) != len(images):
+        raise MeshError(f"got {len(masks)} masks for {len(images)} views")
+    for index, (image, camera) in enumerate(zip(images, view_cameras)):
+        if image.shape[:2] != (camera.height, camera.width):
+            raise MeshError(f"view {index} is {image.shape[1]}x{image.shape[0]} pixels but its camera "
+                            f"is {camera.width}x{camera.height}")
+    shapes = [silhouette(image, mask) for image, mask in zip(images, masks)]
+    empty = [index for index, shape in enumerate(shapes) if not shape.any()]
+    if empty:
+        raise MeshError(f"no object in view{'s' if len(empty) > 1 else ''} {_listing(empty)}: the whole "
+                        "view is background (transparent or white). A proxy mesh needs the object in "
+                        "every view: generate the set again, or give masks of the object")
+    full = [index for index, shape in enumerate(shapes) if shape.all()]
+    if full:
+        raise MeshError(f"no background in view{'s' if len(full) > 1 else ''} {_listing(full)}: the object "
+                        "cannot be told apart from a background that is neither transparent nor white. "
+                        "Give masks of the object, or views with a transparent or white background")
+    distances = [signed_distance(shape) for shape in shapes]
+    timings["silhouettes"] = time.perf_counter() - started
+
+    field_all = HullField(view_cameras, distances)
+    low, high = common_view_box(view_cameras)
+    kept, low, high = _check_views(field_all, low, high, reject_views)
+    rejected = tuple(index for index in range(len(images)) if index not in kept)
+    timings["check"] = time.perf_counter() - started - sum(timings.values())
+
+    field = field_all.subset(kept)
+    grid, cells = surface_cells(field, low, high, int(resolution))
+    vertices, faces = extract_surface(cells, grid.corner_values(cells), grid.origin, grid.cell_size,
+                                      grid.values.shape)
+    timings["surface"] = time.perf_counter() - started - sum(timings.values())
+    if not len(faces):
+        raise MeshError("the views' silhouettes leave no common volume; check that the views belong "
+                        "to one set and that their cameras are right")
+
+    normals = colour_module.vertex_normals(vertices, faces)
+    colours, seen = colour_module.view_colours(
+        vertices, normals, [images[i] for i in kept], [view_cameras[i] for i in kept],
+        [distances[i] for i in kept], grid.cell_size)
+    colours = colour_module.fill_unseen(colours, seen, faces)
+    timings["colours"] = time.perf_counter() - started - sum(timings.values())
+    timings["total"] = time.perf_counter() - started
+    return ProxyMesh(
+        vertices=vertices.astype(np.float32), faces=faces, normals=normals,
+        colours=np.clip(np.round(colours * 255.0), 0, 255).astype(np.uint8), unseen=~seen,
+        rejected_views=rejected, resolution=int(resolution), timings=timings)
+
+
+def _check_views(field: HullField, low, high, reject_views: bool):
+    """Leave out views that disagree with the hull of all the others, then find the object's box.
+
+    Returns (kept view indices, box low, box high)."""
+    grid = full_grid(field.per_view, low, high, CHECK_CELLS)
+    per_view = grid.values.reshape(len(field.cameras), -1)
+    kept = list(range(len(field.cameras)))
+    tolerance = CHECK_TOLERANCE_CELLS * grid.cell_size
+    while reject_views and len(field.cameras) - len(kept) < MAX_REJECTED and len(kept) > 3:
+        shares = _outside_shares(per_view[kept], tolerance)
+        worst = int(np.argmax(shares))
+        typical = float(np.median(shares))
+        if shares[worst] <= REJECT_SHARE or shares[worst] <= REJECT_RATIO * typical:
+            break
+        kept.pop(worst)
+    inside = per_view[kept].max(axis=0) < 0
+    if not inside.any():
+        raise MeshError("the views' silhouettes leave no common volume; check that the views belong to "
+                        "one set and that their cameras are right")
+    shape = np.array(grid.values.shape[1:])
+    nodes = np.argwhere(inside.reshape(tuple(shape)))
+    margin = 1.5
+    box_low = grid.origin + grid.cell_size * (nodes.min(axis=0) - margin)
+    box_high = grid.origin + grid.cell_size * (nodes.max(axis=0) + margin)
+    return kept, np.maximum(box_low, low), np.minimum(box_high, high)
+
+
+def _outside_shares(per_view: np.ndarray, tolerance: float) -> np.ndarray:
+    """For each view: the share of the other views' hull that lies outside its own cone."""
+    order = np.argsort(per_view, axis=0)
+    largest = np.take_along_axis(per_view, order[-1:], axis=0)[0]
+    second = np.take_along_axis(per_view, order[-2:-1], axis=0)[0]
+    shares = np.zeros(len(per_view))
+    for view in range(len(per_view)):
+        others = np.where(order[-1] == view, second, largest)
+        inside_others = others < 0
+        count = int(inside_others.sum())
+        if count:
+            shares[view] = float((per_view[view][inside_others] > tolerance).sum()) / count
+    return shares
+
+
+def _listing(indices) -> str:
+    return ", ".join(str(i) for i in indices)
