@@ -18,7 +18,7 @@ DEFAULT_RESOLUTION = 128
 CHECK_CELLS = 48
 # A view is rejected when more than this share of the others' hull falls outside its
 # silhouette (by more than CHECK_TOLERANCE_CELLS) and it is an outlier among the views.
-REJECT_SHARE = 0.02
+REJECT_SHARE = 0.005
 REJECT_RATIO = 4.0
 CHECK_TOLERANCE_CELLS = 0.5
 MAX_REJECTED = 4

@@ -1,8 +1,8 @@
 """Per-vertex colours of the hull mesh, blended from the views that see each vertex.
 
-A view sees a vertex when the vertex faces it, is the nearest surface along its pixel (a depth
-buffer of the mesh itself, from its vertices and face centres) and does not project onto the
-silhouette's outline, where pixels mix object and background. Vertices that no view sees are
+A view sees a vertex when the vertex faces it and is the nearest surface along its pixel (a depth
+buffer of the mesh itself, splatted from its vertices). Pixels on the silhouette's outline mix
+object and background: a vertex that projects there takes the colour from a little way inside. Vertices that no view sees are
 flagged, and take their colour from their neighbours. Only numpy: this runs inside Blender too.
 """
 from __future__ import annotations
@@ -15,6 +15,8 @@ from .hull import sample_bilinear
 MIN_FACING = 0.2
 # Samples closer than this to the silhouette outline (pixels) mix in the background.
 EDGE_PX = 1.5
+# How much a sample moved in from the outline counts, against one that needed no move.
+EDGE_WEIGHT = 0.1
 # How much more a frontal view counts than an oblique one: weight = facing ** FACING_POWER.
 FACING_POWER = 4.0
 
@@ -41,6 +43,14 @@ def _depth_buffer(u, v, depth, width: int, height: int, scale: int) -> np.ndarra
     return buffer.reshape(rows, columns)
 
 
+def _gradient(distance: np.ndarray, u: np.ndarray, v: np.ndarray):
+    """Unit direction (du, dv) in which the signed distance grows (out of the silhouette)."""
+    du = sample_bilinear(distance, u + 1, v) - sample_bilinear(distance, u - 1, v)
+    dv = sample_bilinear(distance, u, v + 1) - sample_bilinear(distance, u, v - 1)
+    length = np.maximum(np.hypot(du, dv), np.float32(1e-6))
+    return du / length, dv / length
+
+
 def view_colours(vertices, normals, images, view_cameras, distance_images, cell_size: float):
     """Blend the views' colours at the vertices.
 
@@ -64,10 +74,20 @@ def view_colours(vertices, normals, images, view_cameras, distance_images, cell_
         row = np.clip((v / scale).astype(np.int64), 0, buffer.shape[0] - 1)
         tolerance = 2.0 * cell_size + 2.0 * scale / pixels_per_unit
         use = (depth <= buffer[row, column] + tolerance) & (facing[front] > MIN_FACING)
-        use &= sample_bilinear(distance, u, v, outside=np.float32(1e6)) < -EDGE_PX
-        chosen = front[use]
+        outline = sample_bilinear(distance, u, v, outside=np.float32(1e6))
+        use &= outline < 1.0  # a vertex of the hull lies on or inside every kept silhouette
+        chosen, u, v, outline = front[use], u[use], v[use], outline[use]
         weight = facing[chosen] ** FACING_POWER
-        total[chosen] += weight[:, None] * sample_bilinear(image[..., :3], u[use], v[use])
+        # Near the outline, take the colour from a little way inside it instead (the hull's rims
+        # and caps are seen only there), and let those samples count less than clean ones.
+        near = outline > -EDGE_PX
+        if near.any():
+            step = outline[near] + EDGE_PX + 0.5
+            du, dv = _gradient(distance, u[near], v[near])
+            u[near] -= du * step
+            v[near] -= dv * step
+            weight[near] *= EDGE_WEIGHT
+        total[chosen] += weight[:, None] * sample_bilinear(image[..., :3], u, v)
         weights[chosen] += weight
     seen = weights > 0
     colours = np.zeros((len(vertices), 3), dtype=np.float32)

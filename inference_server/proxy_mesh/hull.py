@@ -22,6 +22,8 @@ from .tetra import CORNER_OFFSETS
 # Upper bound of the field's slope (world units per world unit). The cone distance has slope ~1;
 # bilinear sampling and the depth factor add a little; more only costs time, never correctness.
 FIELD_SLOPE = 1.5
+# Field units that the nearest lookups (half a lookup sample) may add at the object's depth.
+LOOKUP_SLACK = 0.003
 # The coarsest level of the search has at least this many cells along the longest side.
 COARSEST_CELLS = 16
 
@@ -86,40 +88,41 @@ def sample_bilinear(image: np.ndarray, u: np.ndarray, v: np.ndarray, outside=Non
 
 
 class HullField:
-    """The signed distance field of the visual hull of some views (world units, negative inside)."""
+    """The signed distance field of the visual hull of some views (world units, negative inside).
 
-    def __init__(self, view_cameras, distance_images):
+    The silhouettes' distance images are looked up at twice their resolution (bilinear
+    upsampling once, nearest lookups after): a quarter pixel is finer than the outline itself,
+    and one lookup per point and view is what keeps the search fast."""
+
+    def __init__(self, view_cameras, distance_images, _tables=None):
         self.cameras = list(view_cameras)
         self.distance_images = [np.ascontiguousarray(image, dtype=np.float32) for image in distance_images]
-        # all views' projections in one matrix product: homogeneous pixel rows (u z, v z, z)
-        self._projection = np.concatenate(
-            [(camera.K @ camera.world_to_camera[:3, :]).T for camera in self.cameras], axis=1
-        ).astype(np.float32)  # (4, 3 * views)
+        self._tables = _tables or [_lookup_table(image) for image in self.distance_images]
+        self._projections = [(camera.K @ camera.world_to_camera[:3, :]).astype(np.float32) for camera in self.cameras]
         # far-apart views first: a point outside the hull is usually found outside early
         self._order = _spread_order(len(self.cameras))
 
     def subset(self, keep) -> "HullField":
-        return HullField([self.cameras[i] for i in keep], [self.distance_images[i] for i in keep])
+        return HullField([self.cameras[i] for i in keep], [self.distance_images[i] for i in keep],
+                         [self._tables[i] for i in keep])
 
-    def _homogeneous(self, points: np.ndarray) -> np.ndarray:
-        points = np.asarray(points, dtype=np.float32)
-        return points @ self._projection[:3] + self._projection[3]
-
-    def _view_distance(self, index: int, projected: np.ndarray) -> np.ndarray:
-        """Cone distances (world units) of view `index` from the points' projected rows."""
-        camera = self.cameras[index]
-        depth = projected[:, 3 * index + 2]
-        safe = np.maximum(depth, np.float32(1e-6))
-        u = projected[:, 3 * index] / safe
-        v = projected[:, 3 * index + 1] / safe
-        pixels = sample_bilinear(self.distance_images[index], u, v, outside=np.float32(DISTANCE_BAND_PX))
+    def _view_distance(self, index: int, points_t: np.ndarray) -> np.ndarray:
+        """Cone distances (world units) to view `index` of points given as (3, N) float32."""
+        projection = self._projections[index]
+        row_u, row_v, depth = projection[:, :3] @ points_t + projection[:, 3:]
+        table, width = self._tables[index]
+        inverse = np.float32(_UPSAMPLE) / np.maximum(depth, np.float32(1e-6))
+        # +1: the table has a one-pixel border of "far outside" that every off-image point reads
+        column = np.clip(row_u * inverse + np.float32(1.0), 0, width - 1).astype(np.int64)
+        row = np.clip(row_v * inverse + np.float32(1.0), 0, len(table) // width - 1).astype(np.int64)
+        pixels = table[row * width + column]
         pixels[depth <= 1e-6] = DISTANCE_BAND_PX  # behind the camera: outside its cone
-        return pixels * safe * np.float32(1.0 / camera.K[0, 0])
+        return pixels * np.maximum(depth, np.float32(1e-6)) * np.float32(1.0 / self.cameras[index].K[0, 0])
 
     def per_view(self, points: np.ndarray) -> np.ndarray:
         """(views, N) float32 distances of the points to each view's cone."""
-        projected = self._homogeneous(points)
-        return np.stack([self._view_distance(i, projected) for i in range(len(self.cameras))])
+        points_t = np.ascontiguousarray(np.asarray(points, dtype=np.float32).T)
+        return np.stack([self._view_distance(i, points_t) for i in range(len(self.cameras))])
 
     def __call__(self, points: np.ndarray, cutoff: float | None = None) -> np.ndarray:
         """(N,) float32 hull field: the largest cone distance over the views. With `cutoff`,
@@ -127,26 +130,44 @@ class HullField:
         only known to exceed the cutoff), which saves most of the work outside the hull."""
         result = np.empty(len(points), dtype=np.float32)
         for start in range(0, len(points), _CHUNK):
-            chunk = points[start:start + _CHUNK]
-            result[start:start + len(chunk)] = self._evaluate(chunk, cutoff)
+            chunk = np.ascontiguousarray(np.asarray(points[start:start + _CHUNK], dtype=np.float32).T)
+            result[start:start + chunk.shape[1]] = self._evaluate(chunk, cutoff)
         return result
 
-    def _evaluate(self, points, cutoff):
-        projected = self._homogeneous(points)
-        result = np.full(len(points), -np.inf, dtype=np.float32)
-        active = None  # indices still below the cutoff; None = all
+    def _evaluate(self, points_t, cutoff):
+        result = np.full(points_t.shape[1], -np.inf, dtype=np.float32)
+        active = None  # indices still at or below the cutoff; None = all
+        subset = points_t
         for index in self._order:
-            rows = projected if active is None else projected[active]
-            distance = self._view_distance(index, rows)
+            distance = self._view_distance(index, subset)
             if active is None:
                 np.maximum(result, distance, out=result)
+                values = result
             else:
-                result[active] = np.maximum(result[active], distance)
+                values = np.maximum(result[active], distance)
+                result[active] = values
             if cutoff is not None:
-                still = result <= cutoff if active is None else result[active] <= cutoff
-                if not still.all():
+                still = values <= cutoff
+                if len(still) and still.mean() < 0.8:  # compact when enough points are done
                     active = np.nonzero(still)[0] if active is None else active[still]
+                    subset = np.ascontiguousarray(points_t[:, active])
         return result
+
+
+# Lookup tables hold the distance images at this many samples per pixel and axis.
+_UPSAMPLE = 2
+
+
+def _lookup_table(distance_image: np.ndarray):
+    """(flat table, its width): the image upsampled bilinearly by _UPSAMPLE, with a border of
+    one sample of DISTANCE_BAND_PX all round (where points off the image land)."""
+    height, width = distance_image.shape
+    fine_u = (np.arange(width * _UPSAMPLE, dtype=np.float32) + 0.5) / _UPSAMPLE
+    fine_v = (np.arange(height * _UPSAMPLE, dtype=np.float32) + 0.5) / _UPSAMPLE
+    u, v = np.meshgrid(fine_u, fine_v)
+    fine = sample_bilinear(distance_image, u.ravel(), v.ravel()).reshape(height * _UPSAMPLE, width * _UPSAMPLE)
+    table = np.pad(fine, 1, constant_values=np.float32(DISTANCE_BAND_PX))
+    return table.ravel(), table.shape[1]
 
 
 _CHUNK = 1 << 18
@@ -225,9 +246,13 @@ def surface_cells(field, low, high, resolution: int):
     _outside_on_border(grid)
     cells = np.stack(np.meshgrid(*[np.arange(n) for n in coarse_shape], indexing="ij"), axis=-1).reshape(-1, 3)
     for _ in range(levels):
-        corners = np.abs(grid.corner_values(cells))
+        corners = grid.corner_values(cells)
         # no zero inside a cell that has a corner farther from zero than the cell's diagonal allows
-        grid, cells = _refine(field, grid, cells[corners.max(axis=1) <= _cutoff(grid.cell_size)])
+        near = np.abs(corners).max(axis=1) <= _cutoff(grid.cell_size)
+        # except where the box's border cuts the hull (the border's values are set, not measured)
+        on_border = np.any((cells == 0) | (cells == np.array(grid.values.shape) - 2), axis=1)
+        near |= on_border & (corners < 0).any(axis=1)
+        grid, cells = _refine(field, grid, cells[near])
     signs = grid.corner_values(cells) < 0
     crossing = signs.any(axis=1) & ~signs.all(axis=1)
     return grid, cells[crossing]
@@ -235,8 +260,9 @@ def surface_cells(field, low, high, resolution: int):
 
 def _cutoff(cell_size: float) -> float:
     """How far from zero a corner may be while its cell can still hold surface: values beyond it
-    need not be exact (a cell's corners are within its diagonal of any point inside it)."""
-    return FIELD_SLOPE * cell_size * math.sqrt(3.0)
+    need not be exact (a cell's corners are within its diagonal of any point inside it), plus
+    what the lookups' quarter-pixel steps may add (at most half a lookup sample, ~2 mm)."""
+    return FIELD_SLOPE * cell_size * math.sqrt(3.0) + LOOKUP_SLACK
 
 
 def _outside_on_border(grid: GridSamples) -> None:
