@@ -9,7 +9,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from . import protocol
+from . import mesh_command, protocol
 from .errors import InputError, SetupError
 from .progress import TerminalProgress
 from .version import __version__
@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--config", type=Path, default=None, metavar="YAML",
                        help="model config (default configs/syncdreamer.yaml, the full model)")
     _add_device_options(group)
+    mesh_command.add_parser(commands)
     return parser
 
 
@@ -167,7 +168,7 @@ def _add_device_options(group):
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"serve": run_serve, "generate": run_generate, "download": run_download,
-               "convert": run_convert, "bench": run_bench}[args.command]
+               "convert": run_convert, "bench": run_bench, "mesh": mesh_command.run}[args.command]
     try:
         return handler(args)
     except InputError as exc:
