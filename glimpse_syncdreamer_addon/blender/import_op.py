@@ -7,7 +7,7 @@ import bpy
 from bpy.props import StringProperty
 
 from ..core import view_sets
-from . import scene_import
+from . import mesh_op, scene_import
 from .props import import_options
 
 
@@ -36,6 +36,7 @@ class GLIMPSE3D_OT_import_views(bpy.types.Operator):
         ),
         "filter_glob": StringProperty(default="*.png;*.json", options={"HIDDEN"}),
         **{name: prop for name, prop in import_options().items() if name != "import_result"},
+        "build_proxy_mesh": mesh_op.build_option(),
     }
 
     def invoke(self, context, event):
@@ -63,6 +64,8 @@ class GLIMPSE3D_OT_import_views(bpy.types.Operator):
         warning = collection.get(scene_import.WARNING_PROPERTY)
         if warning:
             self.report({"WARNING"}, warning)
+        if self.build_proxy_mesh:
+            mesh_op.build_after_import(self, context, collection)
         return {"FINISHED"}
 
     def _chosen_source(self):
