@@ -3,7 +3,7 @@ folder): install through Blender's extension install, enable, operators/panels/m
 panels and preferences draw with valid UILayout calls, background-mode errors say what to do,
 and disabling leaves nothing of ours registered."""
 
-OPERATORS = ["cancel", "check_setup", "generate_views", "import_views", "new_seed", "preview_input", "start_server",
+OPERATORS = ["build_proxy_mesh", "cancel", "check_setup", "generate_views", "import_views", "new_seed", "preview_input", "start_server",
              "stop_server", "unload_model"]
 NOTHING = {"operators": [], "types": [], "scene_settings": False, "add_image_menu": [], "import_menu": [],
            "timers": []}
