@@ -239,9 +239,9 @@ def describe_validation_error(errors) -> tuple:
             return E.BAD_PARAMETER, f"'params' must be a JSON object, got {type(given).__name__}"
         name = fields[1]
         if kind == "extra_forbidden":
-            known = ", ".join((*protocol.PARAM_NAMES, protocol.OUTPUT_DIR_PARAM))
+            known = ", ".join((*protocol.PARAM_NAMES, *protocol.JOB_OPTION_NAMES, protocol.OUTPUT_DIR_PARAM))
             return E.UNKNOWN_PARAMETER, f"unknown parameter(s): {name}; the known ones are: {known}"
-        spec = protocol.PARAM_SPECS.get(name)
+        spec = protocol.PARAM_SPECS.get(name) or protocol.JOB_OPTION_SPECS.get(name)
         if spec is not None:
             try:
                 check_value(spec, given)

@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="condition on the VAE mean (a little more deterministic)")
     generate.add_argument("--overwrite", action="store_true", help="replace an existing view set")
     generate.add_argument("--quiet", action="store_true", help="no progress bar")
+    mesh_command.add_generate_options(generate)
     _add_model_options(generate)
 
     download = commands.add_parser("download", help="download the SyncDreamer checkpoint",
@@ -207,7 +208,7 @@ def run_generate(args) -> int:
              "background": args.background, "use_posterior_mean": args.use_posterior_mean}
     params = parse_params({name: value for name, value in given.items() if value is not None}, spell=cli_flag)
     request = GenerationRequest(image=args.input, output=args.output, params=params, input_name=args.input.name,
-                                overwrite=args.overwrite)
+                                overwrite=args.overwrite, options=mesh_command.job_options_from_args(args))
     # refuse a bad image or an occupied folder before loading the model
     check_request(request, overwrite_hint="pass --overwrite")
     service = _service(args)

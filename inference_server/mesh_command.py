@@ -7,6 +7,7 @@ strip (both with the model's fixed cameras); the mesh itself is `proxy_mesh` (nu
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -17,6 +18,8 @@ import numpy as np
 from . import cameras, protocol
 from .errors import InputError
 from .proxy_mesh import DEFAULT_RESOLUTION, RESOLUTIONS, MeshError, ProxyMesh, ViewCamera, build_proxy_mesh, write_ply
+
+log = logging.getLogger("glimpse")
 
 
 def add_parser(commands) -> None:
@@ -114,11 +117,56 @@ def write_set_mesh(folder, resolution: int = DEFAULT_RESOLUTION) -> Path:
     mesh = mesh_from_folder(folder, resolution)
     path = write_ply(folder / protocol.MESH_FILE, mesh.vertices, mesh.faces, mesh.colours, mesh.unseen,
                      mesh.normals, comment=f"Glimpse3D proxy mesh, resolution {mesh.resolution}")
+    _list_mesh(folder, {"file": protocol.MESH_FILE, "resolution": mesh.resolution,
+                        "rejected_views": list(mesh.rejected_views), "unseen_property": "unseen"})
+    return path
+
+
+def _list_mesh(folder: Path, entry: dict) -> None:
+    """cameras.json with its "mesh" entry, replaced whole (a temporary file, then a rename)."""
     cameras_path = folder / protocol.CAMERAS_FILE
     document = json.loads(cameras_path.read_text(encoding="utf-8"))
-    document["mesh"] = {"file": protocol.MESH_FILE, "resolution": mesh.resolution,
-                        "rejected_views": list(mesh.rejected_views), "unseen_property": "unseen"}
+    document["mesh"] = entry
     partial = cameras_path.with_name(f".{cameras_path.name}.partial-{os.getpid()}")
     partial.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     os.replace(partial, cameras_path)
-    return path
+
+
+# ---- the `mesh` job option -------------------------------------------------------------------
+
+def job_options(raw: dict, spell=None) -> dict:
+    """The job options (protocol.JOB_OPTIONS) in `raw`, checked, with their defaults."""
+    from .params import check_value, json_name
+
+    return {spec.name: check_value(spec, raw[spec.name], spell or json_name) if spec.name in raw else spec.default
+            for spec in protocol.JOB_OPTIONS}
+
+
+def add_generate_options(parser) -> None:
+    """--mesh and --mesh-resolution on `generate`."""
+    specs = protocol.JOB_OPTION_SPECS
+    parser.add_argument("--mesh", action="store_true", default=None, help=f"{specs['mesh'].hint} (mesh.ply)")
+    parser.add_argument("--mesh-resolution", type=int, default=None,
+                        help=f"{specs['mesh_resolution'].hint} (default {specs['mesh_resolution'].default})")
+
+
+def job_options_from_args(args) -> dict:
+    from .params import cli_flag
+
+    given = {"mesh": args.mesh, "mesh_resolution": args.mesh_resolution}
+    return job_options({name: value for name, value in given.items() if value is not None}, spell=cli_flag)
+
+
+def write_mesh_if_asked(folder, views, request) -> None:
+    """A pipeline set writer: mesh.ply into the set when the job asked for it. Views in which no
+    object can be told apart (random weights paint noise) give no mesh: cameras.json then says why
+    ({"mesh": {"file": null, "error": ...}}) and the views are kept."""
+    options = getattr(request, "options", None) or {}
+    if not options.get("mesh"):
+        return
+    resolution = options.get("mesh_resolution", DEFAULT_RESOLUTION)
+    try:
+        write_set_mesh(folder, resolution)
+    except InputError as error:
+        log.warning("no proxy mesh for %s: %s", Path(folder).name, error.message)
+        _list_mesh(Path(folder), {"file": None, "resolution": resolution, "error": error.message})

@@ -35,6 +35,7 @@ from pathlib import Path
 from . import protocol, staging
 from .errors import InputError, SetupError
 from .images import load_image, normalize_mode
+from .mesh_command import write_mesh_if_asked
 from .output_folder import write_set_files
 from .params import GenerationParams
 from .preprocess import check_has_object
@@ -87,7 +88,7 @@ def check_request(request: GenerationRequest, *, overwrite_hint: str = "allow ov
 class Pipeline:
     """A loaded-on-demand model (the service) and the one way from a request to written sets."""
 
-    def __init__(self, service, set_writers=()):
+    def __init__(self, service, set_writers=(write_mesh_if_asked,)):
         self.service = service
         self.set_writers = list(set_writers)
 

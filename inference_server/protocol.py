@@ -143,6 +143,15 @@ PARAM_SPECS = {spec.name: spec for spec in PARAMS}
 PARAM_NAMES = tuple(PARAM_SPECS)
 PARAM_DEFAULTS = {spec.name: spec.default for spec in PARAMS}
 
+# Job options: extra files for each set, beside the generation parameters (they never change the views).
+JOB_OPTIONS = (
+    ParamSpec("mesh", "flag", False, hint="also write mesh.ply, a coloured proxy mesh of the object, into each set"),
+    ParamSpec("mesh_resolution", "integer", 128, 32, 512,
+              hint="grid cells along the object's longest side in mesh.ply; 128 takes about a second, 256 a few"),
+)
+JOB_OPTION_SPECS = {spec.name: spec for spec in JOB_OPTIONS}
+JOB_OPTION_NAMES = tuple(JOB_OPTION_SPECS)
+
 # ---- limits ------------------------------------------------------------------------------------
 
 MIB = 1024 * 1024

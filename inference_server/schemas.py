@@ -37,6 +37,7 @@ JobParams = create_model(
     __doc__="Generation parameters; each may be left out for its default. `output_dir` only on a "
             "server bound to this machine.",
     **{spec.name: _param_field(spec) for spec in protocol.PARAMS},
+    **{spec.name: _param_field(spec) for spec in protocol.JOB_OPTIONS},
     output_dir=(Optional[str], Field(None, description="absolute folder on the server's machine where the "
                                      "job's folder is made (default: the server's --output-root)")),
 )
@@ -45,6 +46,7 @@ PreviewParams = create_model(
     __config__=_REQUEST,
     __doc__="The parameters that shape the model's input; the others are accepted and ignored.",
     **{spec.name: _param_field(spec) for spec in protocol.PARAMS},
+    **{spec.name: _param_field(spec) for spec in protocol.JOB_OPTIONS},
     output_dir=(Optional[str], Field(None, description="ignored by a preview")),
 )
 

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from . import protocol
+from . import mesh_command, protocol
 from .errors import InputError
 from .images import load_image
 from .jobs import JobManager, JobOutput, JobStore, new_job_id
@@ -185,13 +185,14 @@ class ServerApp:
         data = decode_image_b64(image_b64)
         job_id = new_job_id()
         request = GenerationRequest(image=data, output=base / job_folder_name(filename, job_id), params=params,
-                                    input_name=filename)
+                                    input_name=filename, options=mesh_command.job_options(raw_params))
         with self._decoding():
             check_request(request, image=load_image(data))  # refused now, not after the queue
         warnings = params.warnings()
         if self.service.info().get("warning"):
             warnings.insert(0, self.service.info()["warning"])
-        server_params = {name: raw_params[name] for name in (protocol.OUTPUT_DIR_PARAM,) if name in raw_params}
+        server_params = {name: raw_params[name] for name in (protocol.OUTPUT_DIR_PARAM, *protocol.JOB_OPTION_NAMES)
+                         if name in raw_params}
         return self.jobs.submit(request, params.to_json() | server_params, job_id=job_id,
                                 total_steps=params.steps, warnings=warnings)
 
@@ -233,7 +234,7 @@ class ServerApp:
 
     @staticmethod
     def _params(raw_params: dict) -> GenerationParams:
-        return parse_params(raw_params, extra_names=(protocol.OUTPUT_DIR_PARAM,))
+        return parse_params(raw_params, extra_names=(protocol.OUTPUT_DIR_PARAM, *protocol.JOB_OPTION_NAMES))
 
     @contextlib.contextmanager
     def _decoding(self):

@@ -7,13 +7,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..protocol import JOB_OPTION_SPECS
 from . import colours as colour_module
 from .hull import HullField, ViewCamera, common_view_box, full_grid, surface_cells
 from .silhouettes import as_float_image, signed_distance, silhouette
 from .tetra import extract_surface
 
-RESOLUTIONS = (32, 512)  # the smallest and largest cells per side accepted
-DEFAULT_RESOLUTION = 128
+_RESOLUTION = JOB_OPTION_SPECS["mesh_resolution"]  # the protocol's range, for every entry point
+RESOLUTIONS = (int(_RESOLUTION.low), int(_RESOLUTION.high))  # the fewest and most cells per side
+DEFAULT_RESOLUTION = int(_RESOLUTION.default)
 # The grid on which views are compared with each other and the object's box is found.
 CHECK_CELLS = 48
 # A view is rejected when more than this share of the others' hull falls outside its
@@ -22,6 +24,9 @@ REJECT_SHARE = 0.005
 REJECT_RATIO = 4.0
 CHECK_TOLERANCE_CELLS = 0.5
 MAX_REJECTED = 4
+# The object sits inside the views with a margin: a silhouette that covers more than this share of
+# a view's outermost pixels means the background was not told apart (not white, not transparent).
+MAX_BORDER_SHARE = 0.5
 
 
 class MeshError(ValueError):
@@ -73,7 +78,7 @@ def build_proxy_mesh(images, view_cameras, resolution: int = DEFAULT_RESOLUTION,
         raise MeshError(f"no object in view{'s' if len(empty) > 1 else ''} {_listing(empty)}: the whole "
                         "view is background (transparent or white). A proxy mesh needs the object in "
                         "every view: generate the set again, or give masks of the object")
-    full = [index for index, shape in enumerate(shapes) if shape.all()]
+    full = [index for index, shape in enumerate(shapes) if _border_share(shape) > MAX_BORDER_SHARE]
     if full:
         raise MeshError(f"no background in view{'s' if len(full) > 1 else ''} {_listing(full)}: the object "
                         "cannot be told apart from a background that is neither transparent nor white. "
@@ -149,6 +154,12 @@ def _outside_shares(per_view: np.ndarray, tolerance: float) -> np.ndarray:
         if count:
             shares[view] = float((per_view[view][inside_others] > tolerance).sum()) / count
     return shares
+
+
+def _border_share(shape: np.ndarray) -> float:
+    """The share of the image's outermost pixels that the silhouette covers."""
+    border = np.concatenate([shape[0], shape[-1], shape[1:-1, 0], shape[1:-1, -1]])
+    return float(border.mean())
 
 
 def _listing(indices) -> str:

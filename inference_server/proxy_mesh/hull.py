@@ -22,8 +22,9 @@ from .tetra import CORNER_OFFSETS
 # Upper bound of the field's slope (world units per world unit). The cone distance has slope ~1;
 # bilinear sampling and the depth factor add a little; more only costs time, never correctness.
 FIELD_SLOPE = 1.5
-# Field units that the nearest lookups (half a lookup sample) may add at the object's depth.
-LOOKUP_SLACK = 0.003
+# What the nearest lookups may add to a difference of two nodes' values (world units): half a
+# lookup sample (a quarter pixel) at each, at depths up to about 3 units at 280 px focal length.
+LOOKUP_SLACK = 0.006
 # The coarsest level of the search has at least this many cells along the longest side.
 COARSEST_CELLS = 16
 
@@ -201,6 +202,7 @@ class GridSamples:
     origin: np.ndarray  # (3,) world position of node (0, 0, 0)
     cell_size: float
     values: np.ndarray  # (nx + 1, ny + 1, nz + 1) float32
+    known: np.ndarray | None = None  # flat bool per node: evaluated (None: all are)
 
     def node_points(self, nodes: np.ndarray) -> np.ndarray:
         return (self.origin + self.cell_size * nodes).astype(np.float32)
@@ -255,13 +257,65 @@ def surface_cells(field, low, high, resolution: int):
         grid, cells = _refine(field, grid, cells[near])
     signs = grid.corner_values(cells) < 0
     crossing = signs.any(axis=1) & ~signs.all(axis=1)
-    return grid, cells[crossing]
+    return grid, _close_surface(field, grid, cells[crossing])
+
+
+# The six faces of a cell: (its four corners, the step to the neighbour across it).
+_FACES = tuple((np.nonzero(CORNER_OFFSETS[:, axis] == side)[0], np.eye(3, dtype=np.int64)[axis] * (2 * side - 1))
+               for axis in range(3) for side in (0, 1))
+
+
+def _close_surface(field, grid: GridSamples, cells: np.ndarray) -> np.ndarray:
+    """Add any cell that the surface enters through a face of a found cell but that the search
+    missed (where the field is steeper than FIELD_SLOPE assumes), until the surface is closed."""
+    cell_shape = np.array(grid.values.shape) - 1
+    strides = np.array([cell_shape[1] * cell_shape[2], cell_shape[2], 1], dtype=np.int64)
+    found = np.sort(cells @ strides)
+    fresh = cells
+    while len(fresh):
+        inside = grid.corner_values(fresh) < 0
+        steps = []
+        for corners, step in _FACES:
+            face = inside[:, corners]
+            crossed = face.any(axis=1) & ~face.all(axis=1)
+            steps.append(fresh[crossed] + step)
+        candidates = np.concatenate(steps)
+        candidates = candidates[np.all((candidates >= 0) & (candidates < cell_shape), axis=1)]
+        linear = np.unique(candidates @ strides)
+        where = np.minimum(np.searchsorted(found, linear), len(found) - 1)
+        linear = linear[found[where] != linear]
+        if not len(linear):
+            break
+        fresh = np.stack(np.unravel_index(linear, tuple(cell_shape)), axis=1)
+        _evaluate_nodes(field, grid, (fresh[:, None, :] + CORNER_OFFSETS).reshape(-1, 3))
+        found = np.sort(np.concatenate([found, linear]))
+        cells = np.concatenate([cells, fresh])
+    return cells
+
+
+def _evaluate_nodes(field, grid: GridSamples, nodes: np.ndarray) -> None:
+    """Evaluate the grid's nodes that are not known yet (the box's border counts as outside)."""
+    shape = np.array(grid.values.shape)
+    wanted = np.zeros(int(np.prod(shape)), dtype=bool)  # a dense mark: faster than sorting millions
+    wanted[nodes @ grid.strides] = True
+    if grid.known is not None:
+        wanted &= ~grid.known
+    linear = np.flatnonzero(wanted)
+    if not len(linear):
+        return
+    nodes = np.stack(np.unravel_index(linear, tuple(shape)), axis=1)
+    values = field(grid.node_points(nodes), _cutoff(grid.cell_size))
+    on_border = np.any((nodes == 0) | (nodes == shape - 1), axis=1)
+    values[on_border & (values < 0)] = np.float32(1e-6)  # the box cuts the hull: closed surface
+    grid.values.reshape(-1)[linear] = values
+    if grid.known is not None:
+        grid.known[linear] = True
 
 
 def _cutoff(cell_size: float) -> float:
     """How far from zero a corner may be while its cell can still hold surface: values beyond it
     need not be exact (a cell's corners are within its diagonal of any point inside it), plus
-    what the lookups' quarter-pixel steps may add (at most half a lookup sample, ~2 mm)."""
+    what the nearest lookups may add (LOOKUP_SLACK)."""
     return FIELD_SLOPE * cell_size * math.sqrt(3.0) + LOOKUP_SLACK
 
 
@@ -279,15 +333,8 @@ def _refine(field, grid: GridSamples, cells: np.ndarray):
     """Halve the cells: the finer grid evaluates the corners of the cells' children."""
     shape = tuple(2 * (n - 1) + 1 for n in grid.values.shape)
     # np.empty/np.zeros leave untouched pages unallocated: only the band is ever written or read
-    finer = GridSamples(grid.origin, grid.cell_size / 2.0, np.empty(shape, dtype=np.float32))
+    finer = GridSamples(grid.origin, grid.cell_size / 2.0, np.empty(shape, dtype=np.float32),
+                        np.zeros(int(np.prod(shape)), dtype=bool))
     children = (2 * cells[:, None, :] + CORNER_OFFSETS).reshape(-1, 3)
-    strides = finer.strides
-    needed = np.zeros(int(np.prod(shape)), dtype=bool)
-    needed[((children @ strides)[:, None] + CORNER_OFFSETS @ strides).reshape(-1)] = True
-    linear = np.flatnonzero(needed)
-    nodes = np.stack(np.unravel_index(linear, shape), axis=1)
-    values = field(finer.node_points(nodes), _cutoff(finer.cell_size))
-    on_border = np.any((nodes == 0) | (nodes == np.array(shape) - 1), axis=1)
-    values[on_border & (values < 0)] = np.float32(1e-6)  # the box cuts the hull: closed surface
-    finer.values.reshape(-1)[linear] = values
+    _evaluate_nodes(field, finer, (children[:, None, :] + CORNER_OFFSETS).reshape(-1, 3))
     return finer, children

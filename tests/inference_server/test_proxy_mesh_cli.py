@@ -119,3 +119,51 @@ def test_mesh_of_a_set_that_a_generation_wrote(tmp_path, data_dir, scene_rgb):
                              "--resolution", "64"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert closed(read_ply(tmp_path / "g.ply")["faces"])
+
+
+def test_job_options_are_checked_with_their_defaults():
+    assert mesh_command.job_options({}) == {"mesh": False, "mesh_resolution": 128}
+    assert mesh_command.job_options({"mesh": True, "mesh_resolution": 256}) == {"mesh": True, "mesh_resolution": 256}
+    with pytest.raises(Exception, match="'mesh_resolution' must be between 32 and 512, got 8"):
+        mesh_command.job_options({"mesh_resolution": 8})
+    with pytest.raises(Exception, match="'mesh' must be true or false"):
+        mesh_command.job_options({"mesh": "yes"})
+
+
+class _Request:
+    def __init__(self, **options):
+        self.options = options
+
+
+def test_set_writer_writes_the_mesh_only_when_asked(tmp_path, scene_rgb):
+    folder = output_folder.write_view_set(tmp_path / "asked", scene_rgb, scene_rgb[0], metadata())
+    mesh_command.write_mesh_if_asked(folder, scene_rgb, _Request())
+    assert not (folder / protocol.MESH_FILE).exists()
+    mesh_command.write_mesh_if_asked(folder, scene_rgb, _Request(mesh=True, mesh_resolution=48))
+    assert closed(read_ply(folder / protocol.MESH_FILE)["faces"])
+    assert json.loads((folder / protocol.CAMERAS_FILE).read_text())["mesh"]["resolution"] == 48
+
+
+def test_set_writer_records_why_there_is_no_mesh(tmp_path):
+    rng = np.random.default_rng(0)
+    noise = [Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)) for _ in range(16)]
+    folder = output_folder.write_view_set(tmp_path / "noise", noise, noise[0], metadata())
+    mesh_command.write_mesh_if_asked(folder, noise, _Request(mesh=True, mesh_resolution=64))
+    assert not (folder / protocol.MESH_FILE).exists()
+    entry = json.loads((folder / protocol.CAMERAS_FILE).read_text())["mesh"]
+    assert entry["file"] is None and "no background in views 0, 1" in entry["error"]
+
+
+@pytest.mark.slow
+def test_generate_with_the_mesh_option(tmp_path, data_dir):
+    """`generate --mesh` runs the set writer inside the pipeline's atomic write: the set appears with
+    its cameras.json naming the mesh (random weights paint noise, so the entry says why there is none)."""
+    out = tmp_path / "with_mesh"
+    result = subprocess.run([sys.executable, "-m", "inference_server", "generate", str(data_dir / "testset" / "cat.png"),
+                             "-o", str(out), "--random-weights", "--steps", "1", "--mesh", "--mesh-resolution", "64"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    entry = json.loads((out / protocol.CAMERAS_FILE).read_text())["mesh"]
+    assert entry["resolution"] == 64
+    assert (entry["file"] == protocol.MESH_FILE) == (out / protocol.MESH_FILE).is_file()
+    assert not [p for p in out.parent.iterdir() if protocol.PARTIAL_MARK in p.name]
