@@ -350,11 +350,17 @@ def render_picture(mesh: ProxyMesh, views, path: Path):
             bpy.ops.render.render(write_still=True)
             renders.append(Image.open(scene.render.filepath).convert("RGBA"))
             renders[-1].load()
+    from PIL import ImageDraw
+
+    labels = [f"view {i}" for i in (0, 4, 8, 12)] + ["mesh, azimuth 45", "mesh, from below"]
     tiles = [Image.fromarray(views[i]) for i in (0, 4, 8, 12)] + renders
-    sheet = Image.new("RGB", (256 * len(tiles), 256), "white")
-    for column, tile in enumerate(tiles):
-        sheet.paste(tile, (256 * column, 0), tile)
-    sheet = sheet.resize((sheet.width // 2, sheet.height // 2), Image.LANCZOS)
+    crop, label_height = (48, 40, 208, 200), 14  # the object fills the middle of the frame
+    sheet = Image.new("RGB", (160 * len(tiles), 160 + label_height), "white")
+    draw = ImageDraw.Draw(sheet)
+    for column, (tile, label) in enumerate(zip(tiles, labels)):
+        tile = tile.crop(crop)
+        sheet.paste(tile, (160 * column, label_height), tile)
+        draw.text((160 * column + 4, 1), label, fill=(60, 60, 60))
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path, optimize=True)
 
