@@ -167,3 +167,31 @@ def test_generate_with_the_mesh_option(tmp_path, data_dir):
     assert entry["resolution"] == 64
     assert (entry["file"] == protocol.MESH_FILE) == (out / protocol.MESH_FILE).is_file()
     assert not [p for p in out.parent.iterdir() if protocol.PARTIAL_MARK in p.name]
+
+
+class _SceneService:
+    """Stands in for the model: every sample's views are the known scene's."""
+
+    def __init__(self, views):
+        self.views = views
+
+    def run(self, image, params, on_progress=None):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(views=[self.views] * params.samples, model_input=self.views[0])
+
+    def set_metadata(self, result, index, input_name):
+        return metadata()
+
+
+def test_the_pipeline_writes_mesh_ply_into_each_set(tmp_path, data_dir, scene_rgb):
+    from inference_server.params import parse_params
+    from inference_server.pipeline import GenerationRequest, Pipeline
+
+    request = GenerationRequest(image=data_dir / "testset" / "cat.png", output=tmp_path / "out",
+                                params=parse_params({"samples": 2}), options={"mesh": True, "mesh_resolution": 48})
+    folders = Pipeline(_SceneService(scene_rgb)).run(request)
+    for folder in folders:
+        assert closed(read_ply(folder / protocol.MESH_FILE)["faces"])
+        assert json.loads((folder / protocol.CAMERAS_FILE).read_text())["mesh"]["file"] == protocol.MESH_FILE
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # nothing half-written beside it
