@@ -92,8 +92,7 @@ def build_proxy_mesh(images, view_cameras, resolution: int = DEFAULT_RESOLUTION,
     rejected = tuple(index for index in range(len(images)) if index not in kept)
     timings["check"] = time.perf_counter() - started - sum(timings.values())
 
-    field = field_all.subset(kept)
-    grid, cells = surface_cells(field, low, high, int(resolution))
+    grid, cells = surface_cells(field_all.subset(kept), low, high, int(resolution))
     vertices, faces = extract_surface(cells, grid.corner_values(cells), grid.origin, grid.cell_size,
                                       grid.values.shape)
     timings["surface"] = time.perf_counter() - started - sum(timings.values())
@@ -114,15 +113,15 @@ def build_proxy_mesh(images, view_cameras, resolution: int = DEFAULT_RESOLUTION,
         rejected_views=rejected, resolution=int(resolution), timings=timings)
 
 
-def _check_views(field: HullField, low, high, reject_views: bool):
+def _check_views(hull_field: HullField, low, high, reject_views: bool):
     """Leave out views that disagree with the hull of all the others, then find the object's box.
 
     Returns (kept view indices, box low, box high)."""
-    grid = full_grid(field.per_view, low, high, CHECK_CELLS)
-    per_view = grid.values.reshape(len(field.cameras), -1)
-    kept = list(range(len(field.cameras)))
+    grid = full_grid(hull_field.per_view, low, high, CHECK_CELLS)
+    per_view = grid.values.reshape(len(hull_field.cameras), -1)
+    kept = list(range(len(hull_field.cameras)))
     tolerance = CHECK_TOLERANCE_CELLS * grid.cell_size
-    while reject_views and len(field.cameras) - len(kept) < MAX_REJECTED and len(kept) > 3:
+    while reject_views and len(hull_field.cameras) - len(kept) < MAX_REJECTED and len(kept) > 3:
         shares = _outside_shares(per_view[kept], tolerance)
         worst = int(np.argmax(shares))
         typical = float(np.median(shares))
