@@ -159,6 +159,33 @@ def resolution_property():
                        max=mesh_core.RESOLUTIONS[1], soft_min=64, soft_max=256, options={"SKIP_SAVE"})
 
 
+class MeshJob:
+    """build_proxy_mesh on a worker thread: numpy only, no Blender data is touched there."""
+
+    def __init__(self, images, view_cameras, resolution: int):
+        self._outcome = {}
+        self._thread = threading.Thread(target=self._work, args=(images, view_cameras, resolution),
+                                        name="glimpse3d-proxy-mesh", daemon=True)
+        self._thread.start()
+
+    def _work(self, images, view_cameras, resolution):
+        try:
+            self._outcome["mesh"] = mesh_core.build_proxy_mesh(images, view_cameras, resolution=resolution)
+        except Exception as error:  # handed to the main thread, which reports it
+            self._outcome["error"] = error
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def result(self, timeout: float | None = None):
+        """The ProxyMesh, once done (waits up to `timeout`); raises what the work raised."""
+        self._thread.join(timeout)
+        if "error" in self._outcome:
+            raise self._outcome["error"]
+        return self._outcome["mesh"]
+
+
 class GLIMPSE3D_OT_build_proxy_mesh(bpy.types.Operator):
     """Build a coloured proxy mesh (visual hull) of an imported view set, parented to its rig"""
 
@@ -191,17 +218,7 @@ class GLIMPSE3D_OT_build_proxy_mesh(bpy.types.Operator):
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
         self._collection_name = collection.name
-        self._result = {}
-        resolution = self.resolution
-
-        def work():
-            try:
-                self._result["mesh"] = mesh_core.build_proxy_mesh(images, view_cameras, resolution=resolution)
-            except Exception as error:  # handed to the main thread, which reports it
-                self._result["error"] = error
-
-        self._thread = threading.Thread(target=work, name="glimpse3d-proxy-mesh", daemon=True)
-        self._thread.start()
+        self._job = MeshJob(images, view_cameras, self.resolution)
         self._timer = context.window_manager.event_timer_add(POLL_S, window=context.window)
         context.window_manager.modal_handler_add(self)
         context.workspace.status_text_set(f"Building the proxy mesh of {collection.name} ... (Esc to cancel)")
@@ -212,11 +229,12 @@ class GLIMPSE3D_OT_build_proxy_mesh(bpy.types.Operator):
             self._stop(context)
             self.report({"WARNING"}, "Proxy mesh cancelled.")
             return {"CANCELLED"}
-        if event.type != "TIMER" or self._thread.is_alive():
+        if event.type != "TIMER" or self._job.running:
             return {"PASS_THROUGH"}
         self._stop(context)
-        error = self._result.get("error")
-        if error is not None:
+        try:
+            mesh = self._job.result()
+        except Exception as error:
             self.report({"ERROR"}, str(error))
             return {"CANCELLED"}
         collection = bpy.data.collections.get(self._collection_name)
@@ -224,7 +242,7 @@ class GLIMPSE3D_OT_build_proxy_mesh(bpy.types.Operator):
         if rig is None:
             self.report({"ERROR"}, f"The set {self._collection_name} was removed while its mesh was built.")
             return {"CANCELLED"}
-        return self._report(context, add_mesh_object(collection, rig, self._result["mesh"]), self._result["mesh"])
+        return self._report(context, add_mesh_object(collection, rig, mesh), mesh)
 
     def _stop(self, context):
         context.window_manager.event_timer_remove(self._timer)

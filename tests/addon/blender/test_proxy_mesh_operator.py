@@ -162,3 +162,17 @@ def test_one_undo_step_removes_the_mesh(scene, scene_sets):
         assert len(bpy.data.objects) == count + 1
         bpy.ops.ed.undo()
         assert len(bpy.data.objects) == count and "scene_set" in bpy.data.collections
+
+
+def test_the_interface_builds_on_a_worker_thread(scene, scene_sets):
+    """What the modal operator runs (modal operators do not run in background mode): the views are
+    read on the main thread, the numpy work runs on the worker, its errors come back to report."""
+    root, _ = scene_sets
+    bpy.ops.glimpse3d.import_views(directory=str(root / "scene_set"))
+    images, view_cameras, _ = mesh_op.gather_views(bpy.data.collections["scene_set"])
+    job = mesh_op.MeshJob(images, view_cameras, 48)
+    mesh = job.result(timeout=300)
+    assert not job.running and len(mesh.faces) > 1000
+    blank = [np.ones_like(image) for image in images]
+    with pytest.raises(mesh_op.mesh_core.MeshError, match="no object in views 0, 1"):
+        mesh_op.MeshJob(blank, view_cameras, 48).result(timeout=300)
