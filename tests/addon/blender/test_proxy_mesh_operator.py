@@ -176,3 +176,40 @@ def test_the_interface_builds_on_a_worker_thread(scene, scene_sets):
     blank = [np.ones_like(image) for image in images]
     with pytest.raises(mesh_op.mesh_core.MeshError, match="no object in views 0, 1"):
         mesh_op.MeshJob(blank, view_cameras, 48).result(timeout=300)
+
+
+class _Layout:
+    """Records a panel's drawing; every call and attribute must exist in Blender's UILayout."""
+
+    def __init__(self, calls):
+        object.__setattr__(self, "calls", calls)
+
+    def __setattr__(self, name, value):
+        assert name in bpy.types.UILayout.bl_rna.properties, name
+
+    def __getattr__(self, name):
+        assert name in bpy.types.UILayout.bl_rna.functions, name
+
+        def call(*args, **kwargs):
+            self.calls.append((name, args, kwargs))
+            if name == "operator":
+                assert hasattr(bpy.ops.glimpse3d, args[0].split(".")[1])
+                return type("Properties", (), {})()
+            return _Layout(self.calls)
+
+        return call
+
+
+def test_sidebar_panel_offers_the_set_it_will_mesh(scene, scene_sets):
+    from types import SimpleNamespace
+
+    def drawn():
+        calls = []
+        mesh_op.GLIMPSE3D_PT_proxy_mesh.draw(SimpleNamespace(layout=_Layout(calls)), bpy.context)
+        return [kwargs.get("text") or (args[0] if args else "") for name, args, kwargs in calls
+                if name in ("label", "operator")]
+
+    assert drawn() == ["Import a view set first"]
+    root, _ = scene_sets
+    bpy.ops.glimpse3d.import_views(directory=str(root / "scene_set"))
+    assert drawn() == ["glimpse3d.build_proxy_mesh", "Set: scene_set"]
