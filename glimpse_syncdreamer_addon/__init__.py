@@ -18,18 +18,30 @@ def _parts():
 
 
 def register():
+    import sys
+
     import bpy
+
+    from . import api
 
     classes, modules = _parts()
     for cls in classes:
         bpy.utils.register_class(cls)
     for module in modules:
         module.register()
+    # The API under a name that does not depend on the repository the extension came from.
+    sys.modules[api.STABLE_NAME] = api
 
 
 def unregister():
+    import sys
+
     import bpy
 
+    from . import api
+
+    if sys.modules.get(api.STABLE_NAME) is api:
+        del sys.modules[api.STABLE_NAME]
     classes, modules = _parts()
     for module in reversed(modules):
         module.unregister()  # runtime first: it stops a server we started

@@ -6,9 +6,9 @@ from pathlib import Path
 import bpy
 from bpy.props import StringProperty
 
-from ..core import view_sets
+from .. import api
 from . import scene_import
-from .props import import_options
+from .props import IMPORT_OPTION_NAMES, import_options
 
 
 class GLIMPSE3D_OT_import_views(bpy.types.Operator):
@@ -47,17 +47,11 @@ class GLIMPSE3D_OT_import_views(bpy.types.Operator):
         if source is None:
             self.report({"ERROR"}, "No views chosen: pick a generated set folder or a 4096x256 strip PNG.")
             return {"CANCELLED"}
+        options = {name: getattr(self, name) for name in IMPORT_OPTION_NAMES if name != "import_result"}
         try:
-            collection = scene_import.import_view_set(
-                context,
-                source,
-                plane_distance=self.plane_distance or None,
-                key_white=self.key_white,
-                set_scene_settings=self.set_scene_settings,
-                show_all_planes=self.show_all_planes,
-            )
-        except (view_sets.ViewSetError, ValueError) as error:
-            self.report({"ERROR"}, str(error))
+            (collection,) = api.import_views(source, context=context, **options).collections
+        except api.InputError as exc:
+            self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Imported {collection.name}: sixteen cameras with image planes.")
         warning = collection.get(scene_import.WARNING_PROPERTY)

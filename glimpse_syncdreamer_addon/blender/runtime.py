@@ -4,11 +4,11 @@ operators call `session.poll()` themselves.)"""
 import atexit
 import sys
 import textwrap
-from dataclasses import dataclass
 
 import bpy
 
 from ..core import job_runner as jr
+from ..core.import_options import ImportOptions
 from ..core.panel_state import STARTING
 from ..core.session import Session
 from ..core.setup_check import all_ok, format_report
@@ -19,27 +19,13 @@ TICK_IDLE_S = 1.0
 session = Session()
 
 
-@dataclass(frozen=True)
-class ImportOptions:
-    """How a job's sets are imported when it finishes (travels with the job as its tag)."""
-
-    import_result: bool = True
-    plane_distance: float = 0.0
-    key_white: bool = False
-    show_all_planes: bool = False
-    set_scene_settings: bool = False
-
-
-def import_sets(context, folders, options: ImportOptions) -> list:
+def import_sets(context, folders, options: ImportOptions, names=()) -> list:
     """Import every finished set folder; returns the collections (main thread only)."""
     from . import scene_import
 
-    return [
-        scene_import.import_view_set(
-            context, folder, plane_distance=options.plane_distance or None, key_white=options.key_white,
-            set_scene_settings=options.set_scene_settings, show_all_planes=options.show_all_planes)
-        for folder in folders
-    ]
+    names = list(names) + [None] * (len(folders) - len(names))
+    return [scene_import.import_view_set(context, folder, name=name, **options.scene_kwargs())
+            for folder, name in zip(folders, names)]
 
 
 def say(text: str) -> None:
