@@ -69,7 +69,8 @@ def import_view_set(
     side_by_side: put a new set beside the sets already in the scene, not onto the 3D cursor.
     shader, interpolation: the planes' material (core.import_options.SHADERS, INTERPOLATIONS).
     relative_paths: store the views' paths relative to the saved .blend. pack_images: store the
-        views inside the .blend. name: the set's name (default: the folder's or strip's).
+        views inside the .blend. name: the set's name (default: the replaced set's, else the
+        folder's or strip's).
 
     The frame range grows to cover the new markers; it never shrinks.
     Raises view_sets.ViewSetError (bad input) or ValueError (bad option) before changing the scene.
@@ -82,7 +83,9 @@ def import_view_set(
     previous = _find_set_collection(scene, source)
     if frame_start is None:
         frame_start = _default_frame_start(scene, previous)
-    set_name = set_names.set_name(name or view_set.name, lambda candidate: _name_taken(candidate, source))
+    # A replaced set keeps its name (given at its first import, or by the artist since).
+    wanted = name or (previous.name if previous is not None else view_set.name)
+    set_name = set_names.set_name(wanted, lambda candidate: _name_taken(candidate, source))
 
     created = _NewBlocks(source)
     try:

@@ -34,6 +34,7 @@ class Session:
         self.client: GlimpseClient | None = None
         self.runner: JobRunner | None = None
         self.last_folders: tuple = ()
+        self.last_end: Event | None = None  # how the last job ended
         self.setup_report: list | None = None  # the last Check Setup's CheckItems
         self.setup_running = False
         self._clock = clock
@@ -235,6 +236,8 @@ class Session:
             if self.runner is None or event.serial != self.runner.serial:
                 return False
             self.last_activity = self._clock()
+        if kind in (*jr.JOB_END_KINDS, jr.SERVER_FAILED):
+            self.last_end = event
         if kind == jr.SERVER_READY:
             if isinstance(event.tag, GlimpseClient):
                 self.client = event.tag
@@ -312,6 +315,8 @@ class Session:
                 on_event(event)
                 if event.kind in (*jr.JOB_END_KINDS, jr.SERVER_FAILED):
                     return event
+            if not self.state.busy:  # `on_event` cancelled and waited itself: the end is taken
+                return self.last_end
             time.sleep(poll_s)
 
     def shutdown(self) -> None:

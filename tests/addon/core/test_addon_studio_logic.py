@@ -107,3 +107,15 @@ def test_blocking_cancel_waits_for_the_end_and_classifies_failures(fake_server):
     fake_server.job_states = [{"state": "failed", "error": {"code": "damaged_image", "message": "bad pixels"}}]
     end = session.run_blocking(REQUEST, _remote(fake_server), on_event=lambda event: None, poll_s=0.01)
     assert (end.kind, end.code, end.message) == (jr.JOB_FAILED, "damaged_image", "bad pixels")
+
+
+def test_cancel_from_a_progress_callback_ends_the_blocking_generation(fake_server):
+    fake_server.job_states = [{"state": "sampling", "step": 1}]
+    session = Session()
+
+    def cancel_on_progress(event):
+        if event.kind == jr.JOB_PROGRESS and session.state.can_cancel:
+            session.cancel_blocking()  # what glimpse3d_api.cancel() does in background mode
+
+    end = session.run_blocking(REQUEST, _remote(fake_server), on_event=cancel_on_progress, poll_s=0.01)
+    assert end.kind == jr.JOB_CANCELLED and session.state.server == ps.READY and not session.state.busy
