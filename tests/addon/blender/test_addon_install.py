@@ -20,7 +20,9 @@ def test_install_enable_draw_disable(extension_zip, data_dir, run_bpy_script):
     assert registered["scene_settings"] and registered["timers"] == ["tick"]
     assert registered["add_image_menu"] == ["menu_func_add_image"]
     assert registered["import_menu"] == ["menu_func_import"]
-    assert "/extensions/" in result["output_folder"] and result["output_folder"].endswith("outputs")
+    # Unsaved file: the user data folder, never the extension's folder (uninstalling deletes it).
+    assert "/extensions/" not in result["output_folder"]
+    assert result["output_folder"].endswith("user_data/Glimpse3D/views")
 
     drawn = result["drawn"]
     assert "Server: Stopped" in drawn["stopped"] and "Generate Views" in drawn["stopped"]
