@@ -8,10 +8,11 @@ tested in plain Python without pulling in Blender.
 
 
 def _parts():
-    from .blender import import_op, menus, operators, panel, prefs, preview, props, runtime
+    from .blender import import_op, menus, operators, panel, prefs, preview, props, queue_ops, runtime
 
     # Registration order: settings types first, then what uses them; unregister reverses it.
-    classes = (*prefs.classes, *props.classes, *operators.classes, *import_op.classes, *panel.classes)
+    classes = (*prefs.classes, *props.classes, *operators.classes, *import_op.classes, *panel.classes,
+               *queue_ops.classes)
     # Modules with their own register()/unregister(), in registration order.
     modules = (props, preview, menus, runtime)
     return classes, modules

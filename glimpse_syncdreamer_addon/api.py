@@ -61,18 +61,17 @@ def generate_views(image, *, elevation: float = 30.0, crop_size: int = 200, cfg_
     """
     context = context or bpy.context
     options = _import_options(import_result=import_result, **import_options)
-    from .blender import input_image, prefs, runtime
+    from .blender import prefs, runtime
 
     try:
-        path = input_image.input_file(image, "") if isinstance(image, bpy.types.Image) else Path(image)
-        image_bytes, filename = read_image(path)
-        seed = new_seed() if seed is None else seed
-        params = build_params(elevation=elevation, crop_size=crop_size, cfg_scale=cfg_scale, steps=steps,
-                              seed=seed, samples=samples, batch_views=batch_views, background=background)
+        request, set_name = job_request(image, elevation=elevation, crop_size=crop_size, cfg_scale=cfg_scale,
+                                        steps=steps, seed=seed, samples=samples, batch_views=batch_views,
+                                        background=background)
         settings = prefs.server_settings(context)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    set_name = name or (Path(image.name).stem if isinstance(image, bpy.types.Image) else path.stem)
+    set_name = name or set_name
+    seed = request.params["seed"]
 
     sent = []  # a job was accepted: a server that fails from then on broke, it was not missing
 
@@ -84,8 +83,7 @@ def generate_views(image, *, elevation: float = 30.0, crop_size: int = 200, cfg_
 
     session = runtime.session
     try:
-        end = session.run_blocking(JobRequest(image_bytes, filename, params), settings, on_event=follow,
-                                   tag=ImportPlan(options, set_name))
+        end = session.run_blocking(request, settings, on_event=follow, tag=ImportPlan(options, set_name))
     except ServerStartError as exc:
         raise SetupError(str(exc)) from None
     except _ClientError as exc:
@@ -168,6 +166,21 @@ def print_progress(job: dict) -> None:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+def job_request(image, *, elevation, crop_size, cfg_scale, steps, seed, samples, batch_views,
+                background) -> tuple:
+    """(JobRequest, the image's own name) for `image` (a path or a bpy.types.Image); seed None
+    picks one. Raises ValueError saying what to change. (The sidebar's jobs are built here too.)"""
+    from .blender import input_image
+
+    is_datablock = isinstance(image, bpy.types.Image)
+    path = input_image.input_file(image, "") if is_datablock else Path(image)
+    image_bytes, filename = read_image(path)
+    params = build_params(elevation=elevation, crop_size=crop_size, cfg_scale=cfg_scale, steps=steps,
+                          seed=new_seed() if seed is None else seed, samples=samples, batch_views=batch_views,
+                          background=background)
+    return JobRequest(image_bytes, filename, params), Path(image.name if is_datablock else path).stem
+
+
 def _import_options(**values) -> ImportOptions:
     try:
         return ImportOptions(**values)

@@ -13,7 +13,7 @@ from bpy.props import StringProperty
 from .. import api
 from ..core.client import ServerError
 from ..core.import_options import ImportOptions, ImportPlan
-from ..core.job_request import JobRequest, build_params, new_seed, read_image
+from ..core.job_request import new_seed, read_image
 from ..core.panel_state import progress_text
 from ..core.server_process import ServerStartError
 from ..core.setup_check import all_ok, format_report
@@ -78,12 +78,13 @@ class GLIMPSE3D_OT_generate_views(bpy.types.Operator):
             return self._run_blocking(context)
         try:
             settings = server_settings(context)
-            request = self._request(context)
+            self._pick_seed(context)
+            request, set_name = api.job_request(self._image() or bpy.path.abspath(self.filepath), **self._job_options())
             options = ImportOptions(**{name: getattr(self, name) for name in IMPORT_OPTION_NAMES})
         except ValueError as exc:
             return _fail(self, str(exc))
         try:
-            runtime.session.submit(request, settings, tag=ImportPlan(options, self._set_name()))
+            runtime.session.submit(request, settings, tag=ImportPlan(options, set_name))
         except (ServerStartError, ServerError, RuntimeError) as exc:
             return _fail(self, str(exc))
         runtime.redraw()
@@ -99,9 +100,6 @@ class GLIMPSE3D_OT_generate_views(bpy.types.Operator):
                              "another image in the Glimpse3D panel.")
         return image
 
-    def _set_name(self) -> str:
-        return Path(self.image_name or bpy.path.abspath(self.filepath)).stem
-
     def _pick_seed(self, context) -> None:
         if self.random_seed:
             self.seed = new_seed()
@@ -109,13 +107,8 @@ class GLIMPSE3D_OT_generate_views(bpy.types.Operator):
             if settings is not None:
                 settings.seed = self.seed  # the panel shows the seed that was used
 
-    def _request(self, context) -> JobRequest:
-        self._pick_seed(context)
-        image_bytes, filename = read_image(input_file(self._image(), self.filepath))
-        params = build_params(
-            elevation=self.elevation, crop_size=self.crop_size, cfg_scale=self.cfg_scale, steps=self.steps,
-            seed=self.seed, samples=self.samples, batch_views=self.batch_views, background=self.background)
-        return JobRequest(image_bytes, filename, params)
+    def _job_options(self) -> dict:
+        return {name: getattr(self, name) for name in GENERATION_OPTION_NAMES if name != "random_seed"}
 
     def _run_blocking(self, context) -> set:
         """Background mode: no timers, so the API follows the job here and imports when done."""
@@ -136,10 +129,7 @@ class GLIMPSE3D_OT_generate_views(bpy.types.Operator):
 
         options = {name: getattr(self, name) for name in IMPORT_OPTION_NAMES}
         try:
-            result = api.generate_views(
-                image, elevation=self.elevation, crop_size=self.crop_size, cfg_scale=self.cfg_scale,
-                steps=self.steps, seed=self.seed, samples=self.samples, batch_views=self.batch_views,
-                background=self.background, on_progress=show, context=context, **options)
+            result = api.generate_views(image, on_progress=show, context=context, **self._job_options(), **options)
         except api.Glimpse3DError as exc:
             return _fail(self, str(exc))
         for folder in result.folders:

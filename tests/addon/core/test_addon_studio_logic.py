@@ -119,3 +119,30 @@ def test_cancel_from_a_progress_callback_ends_the_blocking_generation(fake_serve
 
     end = session.run_blocking(REQUEST, _remote(fake_server), on_event=cancel_on_progress, poll_s=0.01)
     assert end.kind == jr.JOB_CANCELLED and session.state.server == ps.READY and not session.state.busy
+
+
+def test_batch_queue_goes_on_after_a_failure_and_cancels_all(tmp_path):
+    from glimpse_syncdreamer_addon.core import batch_queue as bq
+
+    for name in ("b.png", "a.jpg", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    queue = bq.BatchQueue()
+    assert queue.add_folder(tmp_path) == 2 and [item.name for item in queue.items] == ["a.jpg", "b.png"]
+    assert queue.add([tmp_path / "a.jpg", tmp_path / "c.png"]) == 1  # a.jpg is waiting already
+    with pytest.raises(ValueError, match="holds no image"):
+        queue.add_folder(tmp_path / "empty" if (tmp_path / "empty").mkdir() is None else None)
+    assert queue.next_item() is None  # not started
+    queue.start()
+    first = queue.next_item()
+    assert first.name == "a.jpg" and first.state == bq.RUNNING and queue.next_item() is None  # one at a time
+    queue.finish(first.id, bq.FAILED, "damaged")
+    second = queue.next_item()
+    assert second.name == "b.png" and queue.running  # the failure did not stop the queue
+    queue.finish(second.id, bq.DONE, "b", ["b"])
+    third = queue.next_item()
+    assert queue.cancel_all() is third and not queue.running
+    queue.finish(third.id, bq.CANCELLED)
+    assert [item.state for item in queue.items] == [bq.FAILED, bq.DONE, bq.CANCELLED]
+    assert queue.summary == "1 done, 1 failed, 1 cancelled"
+    queue.clear()
+    assert queue.items == [] and queue.summary == "empty"

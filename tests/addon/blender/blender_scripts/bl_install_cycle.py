@@ -134,6 +134,17 @@ drawn["image_input"] = draw(panel.GLIMPSE3D_PT_main)
 settings.batch_views = 4
 drawn["batch_views_4"] = draw(panel.GLIMPSE3D_PT_model_settings)
 settings.batch_views = 0
+queue_ops = sys.modules[MODULE + ".blender.queue_ops"]
+drawn["queue_empty"] = draw(queue_ops.GLIMPSE3D_PT_queue)
+runtime.queue.add(["/photos/a.png", "/photos/b.png", "/photos/c.png"])
+runtime.queue.start()
+first, second = runtime.queue.next_item(), None
+runtime.queue.finish(first.id, "done", "a", ["a"])
+second = runtime.queue.next_item()
+runtime.queue.finish(second.id, "failed", "The input image b.png is damaged.")
+drawn["queue"] = draw(queue_ops.GLIMPSE3D_PT_queue)
+runtime.queue.cancel_all()
+runtime.queue.clear()
 drawn["prefs"] = draw(None, prefs)
 prefs.server_mode = "REMOTE"
 drawn["prefs_remote"] = draw(None, prefs)
