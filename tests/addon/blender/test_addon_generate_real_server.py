@@ -32,7 +32,8 @@ def test_generate_views_synchronously_with_the_real_server(extension_zip, data_d
 
     imported = result["set"]
     assert imported["in_scene"] and imported["cameras"] == 16 and imported["planes"] == 16
-    assert imported["empties"] == 1 and imported["markers_with_cameras"] == 16
+    assert imported["empties"] == 1 and imported["markers_with_cameras"] == 0  # the shot camera stays in charge
+    assert imported["name"] == "cat"  # named after the input image
 
     done, failed = result["ticks"]  # the timer's work, as plain calls
     assert not done["busy"] and done["notice"] == f"Imported {imported['name']}" and done["interval"] == 1.0
