@@ -8,7 +8,8 @@ from bpy.props import StringProperty
 
 from .. import api
 from . import scene_import
-from .props import IMPORT_OPTION_NAMES, import_options
+from ..core.import_options import ImportOptions
+from .props import import_options
 
 
 class GLIMPSE3D_OT_import_views(bpy.types.Operator):
@@ -47,10 +48,11 @@ class GLIMPSE3D_OT_import_views(bpy.types.Operator):
         if source is None:
             self.report({"ERROR"}, "No views chosen: pick a generated set folder or a 4096x256 strip PNG.")
             return {"CANCELLED"}
-        options = {name: getattr(self, name) for name in IMPORT_OPTION_NAMES if name != "import_result"}
         try:
+            options = vars(ImportOptions.pick(self))
+            del options["import_result"]  # a generation's option: an import always imports
             (collection,) = api.import_views(source, context=context, **options).collections
-        except api.InputError as exc:
+        except (api.InputError, ValueError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Imported {collection.name}: sixteen cameras with image planes.")

@@ -80,7 +80,7 @@ class GLIMPSE3D_OT_generate_views(bpy.types.Operator):
             settings = server_settings(context)
             self._pick_seed(context)
             request, set_name = api.job_request(self._image() or bpy.path.abspath(self.filepath), **self._job_options())
-            options = ImportOptions(**{name: getattr(self, name) for name in IMPORT_OPTION_NAMES})
+            options = ImportOptions.pick(self)
         except ValueError as exc:
             return _fail(self, str(exc))
         try:
@@ -127,9 +127,11 @@ class GLIMPSE3D_OT_generate_views(bpy.types.Operator):
                 runtime.say(f"Glimpse3D: {line}")
                 last_line[0] = line
 
-        options = {name: getattr(self, name) for name in IMPORT_OPTION_NAMES}
         try:
+            options = vars(ImportOptions.pick(self))
             result = api.generate_views(image, on_progress=show, context=context, **self._job_options(), **options)
+        except ValueError as exc:
+            return _fail(self, str(exc))
         except api.Glimpse3DError as exc:
             return _fail(self, str(exc))
         for folder in result.folders:

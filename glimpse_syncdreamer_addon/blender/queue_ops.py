@@ -17,7 +17,7 @@ from ..core.import_options import ImportOptions, ImportPlan
 from ..core.server_process import ServerStartError
 from . import runtime
 from .prefs import server_settings
-from .props import GENERATION_OPTION_NAMES, IMAGE_FILTER_GLOB, IMPORT_OPTION_NAMES
+from .props import GENERATION_OPTION_NAMES, IMAGE_FILTER_GLOB
 
 STATE_ICONS = {bq.WAITING: "SORTTIME", bq.RUNNING: "RENDER_ANIMATION", bq.DONE: "CHECKMARK",
                bq.FAILED: "ERROR", bq.CANCELLED: "CANCEL"}
@@ -31,10 +31,6 @@ def job_options(settings) -> dict:
     return options
 
 
-def import_options(settings) -> ImportOptions:
-    return ImportOptions(**{name: getattr(settings, name) for name in IMPORT_OPTION_NAMES})
-
-
 def submit_next(context) -> None:
     """UI mode, from the timer: send the queue's next item when no job runs."""
     queue, session = runtime.queue, runtime.session
@@ -46,7 +42,7 @@ def submit_next(context) -> None:
     settings = context.scene.glimpse3d
     try:
         request, name = api.job_request(item.path, **job_options(settings))
-        session.submit(request, server_settings(context), tag=ImportPlan(import_options(settings), name, item.id))
+        session.submit(request, server_settings(context), tag=ImportPlan(ImportOptions.pick(settings), name, item.id))
     except (ValueError, ServerStartError, ServerError, RuntimeError) as exc:
         queue.finish(item.id, bq.FAILED, str(exc))
 
@@ -58,7 +54,7 @@ def run_blocking(context) -> None:
         runtime.say(f"Glimpse3D: queue: {item.name}")
         try:
             result = api.generate_views(item.path, context=context, **job_options(settings),
-                                        **vars(import_options(settings)))
+                                        **vars(ImportOptions.pick(settings)))
         except api.CancelledError as exc:
             queue.finish(item.id, bq.CANCELLED, str(exc))
         except api.Glimpse3DError as exc:

@@ -2,7 +2,7 @@
 sidebar and the Python API share. No bpy: the API's callers and the tests build them too."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 # The planes' shader, as Images as Planes names them.
 SHADERS = {
@@ -36,6 +36,13 @@ class ImportOptions:
                              f"not {self.interpolation!r}.")
         if self.plane_distance < 0:
             raise ValueError(f"Plane distance must be 0 (through the rig origin) or more, not {self.plane_distance}.")
+
+    @classmethod
+    def pick(cls, source, **overrides) -> "ImportOptions":
+        """The options read from the same-named attributes of `source` (an operator, the
+        scene's settings); attributes that are not import options are left alone."""
+        values = {field.name: getattr(source, field.name) for field in fields(cls) if hasattr(source, field.name)}
+        return cls(**{**values, **overrides})
 
     def scene_kwargs(self) -> dict:
         """The keyword arguments of `scene_import.import_view_set`."""

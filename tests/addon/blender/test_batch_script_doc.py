@@ -28,8 +28,11 @@ def test_the_documented_batch_script_runs_as_written(repo_root, data_dir, extens
     script.write_text(batch_script_from_the_doc(repo_root), encoding="utf-8")
     photos = tmp_path / "photos"
     photos.mkdir()
-    for name in ("cat.png", "teapot.png", "params.csv"):
-        shutil.copy(data_dir / "testset" / name, photos / name)
+    # A non-ASCII file name: its set keeps the name, and its CSV row still applies.
+    shutil.copy(data_dir / "testset" / "cat.png", photos / "cat.png")
+    shutil.copy(data_dir / "testset" / "teapot.png", photos / "théière.png")
+    csv_text = (data_dir / "testset" / "params.csv").read_text(encoding="utf-8")
+    (photos / "params.csv").write_text(csv_text.replace("teapot.png", "théière.png"), encoding="utf-8")
     (photos / "broken.png").write_bytes(b"not an image at all")
 
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender_user"),
@@ -43,13 +46,13 @@ def test_the_documented_batch_script_runs_as_written(repo_root, data_dir, extens
     assert run.returncode == 1, output + run.stderr  # one image failed
     assert "saved 2 of 3 images to" in output
     assert re.search(r"failed: broken\.png: InputError: .+", output), output
-    assert "done cat.png: cat" in output and "done teapot.png: teapot" in output
+    assert "done cat.png: cat" in output and "done théière.png: théière" in output
 
     bpy.ops.wm.open_mainfile(filepath=str(out_blend))
     try:
         sets = {c.name: c for c in bpy.data.collections}
-        assert {"cat", "teapot"} <= set(sets) and not any("broken" in name for name in sets)
-        for name, (elevation, crop) in {"cat": (30.0, 200), "teapot": (0.0, 180)}.items():
+        assert {"cat", "théière"} <= set(sets) and not any("broken" in name for name in sets)
+        for name, (elevation, crop) in {"cat": (30.0, 200), "théière": (0.0, 180)}.items():
             assert sum(obj.type == "CAMERA" for obj in sets[name].objects) == 16
             (folder,) = {os.path.dirname(bpy.path.abspath(image.filepath)) for image in bpy.data.images
                          if image.name.startswith(f"{name}_view_")}

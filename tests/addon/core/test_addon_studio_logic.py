@@ -2,6 +2,7 @@
 output folder, the import options, the API's error kinds, and a blocking generation that is
 interrupted (Ctrl+C) or cancelled leaving the session ready."""
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -48,6 +49,9 @@ def test_import_options_check_their_choices_and_name_samples():
     assert "import_result" not in ImportOptions().scene_kwargs()
     with pytest.raises(ValueError, match="Interpolation must be one of Closest, Linear, Cubic, Smart"):
         ImportOptions(interpolation="Nearest")
+    settings = SimpleNamespace(shader="PRINCIPLED", pack_images=True, proxy_mesh=True, steps=50)  # other options too
+    assert ImportOptions.pick(settings) == ImportOptions(shader="PRINCIPLED", pack_images=True)
+    assert ImportOptions.pick(settings, import_result=False).import_result is False
     assert ImportPlan(ImportOptions(), "猫").set_names(1) == ["猫"]
     assert ImportPlan(ImportOptions(), "猫").set_names(2) == ["猫_0", "猫_1"]
     assert ImportPlan(ImportOptions()).set_names(2) == [None, None]
