@@ -41,7 +41,7 @@ __all__ = [
 class Result:
     """What a call made, one entry per view set (a generation with samples=N makes N sets)."""
 
-    folders: list = field(default_factory=list)  # str: the set folders on disk
+    folders: list = field(default_factory=list)  # str: the set folders on disk (an imported strip: its file)
     collections: list = field(default_factory=list)  # bpy.types.Collection ([] when not imported)
     cameras: list = field(default_factory=list)  # dict: each set's cameras.json ({} when it has none)
     seed: int | None = None  # the seed used (generate_views)

@@ -8,7 +8,6 @@ All decisions about the set (layout, checks, camera matrices, plane sizes) come 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import bpy
 import numpy as np
@@ -16,6 +15,7 @@ from mathutils import Matrix
 
 from ..core import camera_math, set_names, view_sets
 from ..core.import_options import ImportOptions
+from .plane_material import PlaneLook, plane_material
 
 # Custom property on every datablock of a set: the resolved source path. Importing the same
 # source again finds and replaces exactly these.
@@ -31,9 +31,6 @@ SET_SPACING = 4.0
 RIG_DISPLAY_SIZE = 0.5  # the model's object lives in the unit cube around the origin
 CAMERA_DISPLAY_SIZE = 0.15
 CAMERA_CLIP = (0.01, 100.0)
-# White keying works on the smallest linear channel: opaque below LOW, transparent above HIGH.
-KEY_WHITE_LOW = 0.80
-KEY_WHITE_HIGH = 0.95
 # With the scene settings: a render through camera i reproduces view i pixel for pixel.
 EXACT_FILTER_WIDTH = 0.01
 
@@ -92,7 +89,7 @@ def import_view_set(
         images = _load_view_images(view_set, set_name, created)
         _store_image_paths(images, view_set, relative_paths, pack_images)
         collection, rig, camera_objects = _build_set(
-            view_set, set_name, images, placements, _PlaneLook(key_white, shader, interpolation), created)
+            view_set, set_name, images, placements, PlaneLook(key_white, shader, interpolation), created)
     except Exception:
         created.remove_all()
         raise
@@ -137,13 +134,6 @@ def import_view_set(
 
 # ---------------------------------------------------------------------------------------------
 # Building
-
-
-@dataclass(frozen=True)
-class _PlaneLook:
-    key_white: bool
-    shader: str
-    interpolation: str
 
 
 def _build_set(view_set, set_name, images, placements, look, created):
@@ -194,7 +184,7 @@ def _add_plane(view, label, image, placement, collection, camera, look, created)
     uv_layer = mesh.uv_layers.new(name="UVMap")
     # Blender images start at the bottom row: the plane's lower left corner is UV (0, 0).
     uv_layer.data.foreach_set("uv", [0, 0, 1, 0, 1, 1, 0, 1])
-    mesh.materials.append(_plane_material(label, image, look, created))
+    mesh.materials.append(created.add(plane_material(label, image, look), label))
     mesh.update()
 
     plane = created.new(bpy.data.objects, label, mesh)
@@ -207,94 +197,6 @@ def _add_plane(view, label, image, placement, collection, camera, look, created)
         for ray in ("visible_diffuse", "visible_glossy", "visible_transmission", "visible_volume_scatter", "visible_shadow"):
             setattr(plane, ray, False)
     return plane
-
-
-def _plane_material(label, image, look, created):
-    """The view's colours through the chosen shader (unlit emission, lit Principled BSDF, or
-    shadeless: emission for camera rays only), mixed with transparency by the image's alpha, and
-    with the white background keyed out when asked."""
-    material = created.new(bpy.data.materials, label)
-    if material.node_tree is None:  # Blender 4.x creates materials without nodes
-        material.use_nodes = True
-    material.cycles.emission_sampling = "NONE"  # not a light source
-    material.use_backface_culling = False
-    nodes, links = material.node_tree.nodes, material.node_tree.links
-    nodes.clear()
-
-    texture = nodes.new("ShaderNodeTexImage")
-    texture.image = image
-    # Closest (the default): a render through the camera gives back the view's own pixels at any
-    # sample count (Linear blends neighbours as soon as several samples jitter around a pixel).
-    texture.interpolation = look.interpolation
-    texture.extension = "EXTEND"
-    shader = _surface_shader(nodes, links, texture, look.shader)
-    transparent = nodes.new("ShaderNodeBsdfTransparent")
-    mix = nodes.new("ShaderNodeMixShader")
-    output = nodes.new("ShaderNodeOutputMaterial")
-    links.new(transparent.outputs["BSDF"], mix.inputs[1])
-    links.new(shader, mix.inputs[2])
-    links.new(mix.outputs["Shader"], output.inputs["Surface"])
-
-    alpha = texture.outputs["Alpha"]
-    if look.key_white:
-        alpha = _white_key_alpha(nodes, links, texture, alpha)
-    links.new(alpha, mix.inputs["Fac"])
-
-    for column, node in enumerate((texture, shader.node, mix, output)):
-        node.location = (300 * column - 600, 0)
-    transparent.location = (0, 150)
-    return material
-
-
-def _surface_shader(nodes, links, texture, kind):
-    """The output socket of the plane's surface shader for `kind` (ImportOptions.shader)."""
-    if kind == "PRINCIPLED":
-        principled = nodes.new("ShaderNodeBsdfPrincipled")
-        links.new(texture.outputs["Color"], principled.inputs["Base Color"])
-        return principled.outputs["BSDF"]
-    emission = nodes.new("ShaderNodeEmission")
-    emission.inputs["Strength"].default_value = 1.0
-    links.new(texture.outputs["Color"], emission.inputs["Color"])
-    if kind == "EMISSION":
-        return emission.outputs["Emission"]
-    # SHADELESS, as Images as Planes builds it: the colours for camera rays, nothing for others.
-    light_path = nodes.new("ShaderNodeLightPath")
-    hidden = nodes.new("ShaderNodeBsdfTransparent")
-    camera_only = nodes.new("ShaderNodeMixShader")
-    links.new(light_path.outputs["Is Camera Ray"], camera_only.inputs["Fac"])
-    links.new(hidden.outputs["BSDF"], camera_only.inputs[1])
-    links.new(emission.outputs["Emission"], camera_only.inputs[2])
-    light_path.location, hidden.location, emission.location = (-300, 400), (-300, 250), (-300, -150)
-    return camera_only.outputs["Shader"]
-
-
-def _white_key_alpha(nodes, links, texture, image_alpha):
-    """Alpha that fades to 0 where all three channels are near white, times the image's alpha."""
-    separate = nodes.new("ShaderNodeSeparateColor")
-    min_rg = nodes.new("ShaderNodeMath")
-    min_rg.operation = "MINIMUM"
-    min_rgb = nodes.new("ShaderNodeMath")
-    min_rgb.operation = "MINIMUM"
-    key = nodes.new("ShaderNodeMapRange")
-    key.label = "White key"
-    key.clamp = True
-    key.inputs["From Min"].default_value = KEY_WHITE_LOW
-    key.inputs["From Max"].default_value = KEY_WHITE_HIGH
-    key.inputs["To Min"].default_value = 1.0
-    key.inputs["To Max"].default_value = 0.0
-    combined = nodes.new("ShaderNodeMath")
-    combined.operation = "MULTIPLY"
-    links.new(texture.outputs["Color"], separate.inputs["Color"])
-    links.new(separate.outputs[0], min_rg.inputs[0])
-    links.new(separate.outputs[1], min_rg.inputs[1])
-    links.new(min_rg.outputs[0], min_rgb.inputs[0])
-    links.new(separate.outputs[2], min_rgb.inputs[1])
-    links.new(min_rgb.outputs[0], key.inputs["Value"])
-    links.new(key.outputs["Result"], combined.inputs[0])
-    links.new(image_alpha, combined.inputs[1])
-    for column, node in enumerate((separate, min_rg, min_rgb, key, combined)):
-        node.location = (200 * column - 600, -350)
-    return combined.outputs[0]
 
 
 def _show_each_plane_on_its_frame(camera_objects, frames, current_frame):
