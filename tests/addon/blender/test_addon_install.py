@@ -57,6 +57,9 @@ def test_install_enable_draw_disable(extension_zip, data_dir, run_bpy_script):
     assert result["check_setup"] == ["FINISHED"]
     assert ["missing", "server Python"] in result["setup_report"]
 
+    # The API's stable name exists exactly while the extension is enabled.
+    assert result["api_while_enabled"] == "bl_ext.user_default.glimpse_syncdreamer.api"
+    assert not result["api_after_disable"] and result["api_reenabled"]
     assert result["after_disable"] == NOTHING
     assert result["reenabled_ops"] == OPERATORS and result["reenabled_types"] == registered["types"]
     assert result["after_second_disable"] == NOTHING

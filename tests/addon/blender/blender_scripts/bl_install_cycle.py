@@ -182,10 +182,13 @@ result["errors"] = {
 result["check_setup"] = list(bpy.ops.glimpse3d.check_setup())
 result["setup_report"] = [(i.status, i.label) for i in runtime.session.setup_report]
 
+result["api_while_enabled"] = sys.modules["glimpse3d_api"].__name__
 addon_utils.disable(MODULE, default_set=True)
 result["after_disable"] = ours()
+result["api_after_disable"] = "glimpse3d_api" in sys.modules
 # Enabling again works (a second register in the same Blender session).
 addon_utils.enable(MODULE, default_set=True)
+result["api_reenabled"] = sys.modules["glimpse3d_api"] is sys.modules[MODULE + ".api"]
 result["reenabled_ops"] = sorted(dir(bpy.ops.glimpse3d))
 result["reenabled_types"] = ours()["types"]
 addon_utils.disable(MODULE, default_set=True)
