@@ -96,7 +96,8 @@ def import_options(skip_save: bool = False) -> dict:
             default="Closest", options=opts),
         "relative_paths": BoolProperty(
             name="Relative Paths", description="Store the views' file paths relative to the saved "
-            ".blend file (an unsaved file gets absolute paths)", default=True, options=opts),
+            ".blend file when they lie in its folder or below (otherwise, and in an unsaved file, "
+            "they are absolute)", default=True, options=opts),
         "pack_images": BoolProperty(
             name="Pack Images", description="Store the views inside the .blend file, so it needs "
             "no image files", default=False, options=opts),

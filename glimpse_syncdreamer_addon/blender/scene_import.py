@@ -65,7 +65,8 @@ def import_view_set(
         the artist's shot camera and markers stay in charge.
     side_by_side: put a new set beside the sets already in the scene, not onto the 3D cursor.
     shader, interpolation: the planes' material (core.import_options.SHADERS, INTERPOLATIONS).
-    relative_paths: store the views' paths relative to the saved .blend. pack_images: store the
+    relative_paths: store the views' paths relative to the saved .blend (when they lie in its
+        folder or below; absolute otherwise). pack_images: store the
         views inside the .blend. name: the set's name (default: the replaced set's, else the
         folder's or strip's).
 
@@ -264,17 +265,24 @@ def _store_image_paths(images, view_set, relative_paths, pack_images):
     (A strip's views are packed already: they exist only in memory.)"""
     if view_set.layout == view_sets.LAYOUT_STRIP:
         return
+    blend_folder = os.path.dirname(os.path.abspath(bpy.data.filepath)) if bpy.data.is_saved else None
     for image in images:
-        path = bpy.path.abspath(image.filepath)
-        if relative_paths and bpy.data.is_saved:
-            try:
-                image.filepath = bpy.path.relpath(path)
-            except ValueError:  # another drive (Windows): only an absolute path reaches it
-                image.filepath = path
+        path = os.path.abspath(bpy.path.abspath(image.filepath))
+        # Relative only below the .blend's folder: a path that climbs out of it breaks as soon as
+        # the .blend moves without the folders above it.
+        if relative_paths and blend_folder and _is_inside(path, blend_folder):
+            image.filepath = bpy.path.relpath(path)
         else:
-            image.filepath = os.path.abspath(path)
+            image.filepath = path
         if pack_images:
             image.pack()
+
+
+def _is_inside(path, folder) -> bool:
+    try:
+        return os.path.commonpath([path, folder]) == folder
+    except ValueError:  # another drive (Windows)
+        return False
 
 
 # ---------------------------------------------------------------------------------------------

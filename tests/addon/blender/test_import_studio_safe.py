@@ -121,8 +121,11 @@ def test_relative_absolute_and_packed_images(scene, set_folder, tmp_path):
 
     relative = images(scene_import.import_view_set(bpy.context, beside))
     assert relative[0].filepath == "//beside/view_00.png" and relative[0].packed_file is None
-    absolute = images(scene_import.import_view_set(bpy.context, _copy(set_folder, tmp_path, "abs"),
+    absolute = images(scene_import.import_view_set(bpy.context, _copy(set_folder, tmp_path / "shot", "abs"),
                                                    relative_paths=False))
-    assert absolute[3].filepath == str(tmp_path / "abs" / "view_03.png")
+    assert absolute[3].filepath == str(tmp_path / "shot" / "abs" / "view_03.png")
+    # Outside the .blend's folder a relative path would climb out of it: absolute instead.
+    outside = images(scene_import.import_view_set(bpy.context, _copy(set_folder, tmp_path, "outside")))
+    assert outside[0].filepath == str(tmp_path / "outside" / "view_00.png")
     packed = images(scene_import.import_view_set(bpy.context, _copy(set_folder, tmp_path, "packed"), pack_images=True))
     assert all(image.packed_file is not None for image in packed)
