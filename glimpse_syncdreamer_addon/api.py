@@ -70,7 +70,7 @@ def generate_views(image, *, elevation: float = 30.0, crop_size: int = 200, cfg_
         settings = prefs.server_settings(context)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    set_name = name or set_name
+    plan = ImportPlan(options, name or set_name)
     seed = request.params["seed"]
 
     sent = []  # a job was accepted: a server that fails from then on broke, it was not missing
@@ -83,7 +83,7 @@ def generate_views(image, *, elevation: float = 30.0, crop_size: int = 200, cfg_
 
     session = runtime.session
     try:
-        end = session.run_blocking(request, settings, on_event=follow, tag=ImportPlan(options, set_name))
+        end = session.run_blocking(request, settings, on_event=follow, tag=plan)
     except ServerStartError as exc:
         raise SetupError(str(exc)) from None
     except _ClientError as exc:
@@ -96,7 +96,7 @@ def generate_views(image, *, elevation: float = 30.0, crop_size: int = 200, cfg_
     collections = []
     if import_result:
         try:
-            collections = runtime.import_sets(context, folders, options, ImportPlan(options, set_name).set_names(len(folders)))
+            collections = runtime.import_sets(context, folders, options, plan.set_names(len(folders)))
         except ValueError as exc:  # ViewSetError too
             raise InputError(f"The views were generated in {folders[0]} but could not be imported: {exc}") from None
     return Result(folders, collections, [_cameras_json(folder) for folder in folders], seed)
