@@ -8,29 +8,41 @@ tested in plain Python without pulling in Blender.
 
 
 def _parts():
-    from .blender import import_op, menus, mesh_op, operators, panel, prefs, preview, props, runtime
+    from .blender import import_op, menus, mesh_op, operators, panel, prefs, preview, props, queue_ops, runtime
 
     # Registration order: settings types first, then what uses them; unregister reverses it.
     classes = (*prefs.classes, *props.classes, *operators.classes, *import_op.classes, *panel.classes,
-               *mesh_op.classes)
+               *queue_ops.classes, *mesh_op.classes)
     # Modules with their own register()/unregister(), in registration order.
     modules = (props, preview, menus, mesh_op, runtime)
     return classes, modules
 
 
 def register():
+    import sys
+
     import bpy
+
+    from . import api
 
     classes, modules = _parts()
     for cls in classes:
         bpy.utils.register_class(cls)
     for module in modules:
         module.register()
+    # The API under a name that does not depend on the repository the extension came from.
+    sys.modules[api.STABLE_NAME] = api
 
 
 def unregister():
+    import sys
+
     import bpy
 
+    from . import api
+
+    if sys.modules.get(api.STABLE_NAME) is api:
+        del sys.modules[api.STABLE_NAME]
     classes, modules = _parts()
     for module in reversed(modules):
         module.unregister()  # runtime first: it stops a server we started

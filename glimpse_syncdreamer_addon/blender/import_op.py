@@ -6,8 +6,9 @@ from pathlib import Path
 import bpy
 from bpy.props import StringProperty
 
-from ..core import view_sets
+from .. import api
 from . import mesh_op, scene_import
+from ..core.import_options import ImportOptions
 from .props import import_options
 
 
@@ -49,18 +50,15 @@ class GLIMPSE3D_OT_import_views(bpy.types.Operator):
             self.report({"ERROR"}, "No views chosen: pick a generated set folder or a 4096x256 strip PNG.")
             return {"CANCELLED"}
         try:
-            collection = scene_import.import_view_set(
-                context,
-                source,
-                plane_distance=self.plane_distance or None,
-                key_white=self.key_white,
-                set_scene_settings=self.set_scene_settings,
-                show_all_planes=self.show_all_planes,
-            )
-        except (view_sets.ViewSetError, ValueError) as error:
-            self.report({"ERROR"}, str(error))
+            options = vars(ImportOptions.pick(self))
+            del options["import_result"]  # a generation's option: an import always imports
+            (collection,) = api.import_views(source, context=context, **options).collections
+        except (api.InputError, ValueError) as exc:
+            self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Imported {collection.name}: sixteen cameras with image planes.")
+        if self.build_proxy_mesh:
+            mesh_op.build_after_import(self, context, collection)
         warning = collection.get(scene_import.WARNING_PROPERTY)
         if warning:
             self.report({"WARNING"}, warning)

@@ -5,12 +5,15 @@ In the UI, long work runs on worker threads and the server; these operators retu
 the timer in runtime.py follows up. In background Blender (`blender -b`, the bpy module) they
 run synchronously, print progress, and report failures as errors (a RuntimeError in scripts).
 """
+from pathlib import Path
+
 import bpy
 from bpy.props import StringProperty
 
-from ..core import job_runner as jr
+from .. import api
 from ..core.client import ServerError
-from ..core.job_request import JobRequest, build_params, new_seed, read_image
+from ..core.import_options import ImportOptions, ImportPlan
+from ..core.job_request import new_seed, read_image
 from ..core.panel_state import progress_text
 from ..core.server_process import ServerStartError
 from ..core.setup_check import all_ok, format_report
@@ -71,70 +74,71 @@ class GLIMPSE3D_OT_generate_views(bpy.types.Operator):
         return self.execute(context)
 
     def execute(self, context):
+        if bpy.app.background:
+            return self._run_blocking(context)
         try:
             settings = server_settings(context)
-            request = self._request(context)
+            self._pick_seed(context)
+            request, set_name = api.job_request(self._image() or bpy.path.abspath(self.filepath), **self._job_options())
+            options = ImportOptions.pick(self)
         except ValueError as exc:
             return _fail(self, str(exc))
-        options = runtime.ImportOptions(**{name: getattr(self, name) for name in IMPORT_OPTION_NAMES})
-        if bpy.app.background:
-            return self._run_blocking(context, request, settings, options)
         try:
-            runtime.session.submit(request, settings, tag=options)
+            runtime.session.submit(request, settings, tag=ImportPlan(options, set_name))
         except (ServerStartError, ServerError, RuntimeError) as exc:
             return _fail(self, str(exc))
         runtime.redraw()
         self.report({"INFO"}, f"Generating views (seed {self.seed}); progress is in the Glimpse3D sidebar tab.")
         return {"FINISHED"}
 
-    def _request(self, context) -> JobRequest:
+    def _image(self):
+        if not self.image_name:
+            return None
+        image = bpy.data.images.get(self.image_name)
+        if image is None:
+            raise ValueError(f"There is no image named '{self.image_name}' in this file; choose "
+                             "another image in the Glimpse3D panel.")
+        return image
+
+    def _pick_seed(self, context) -> None:
         if self.random_seed:
             self.seed = new_seed()
             settings = getattr(context.scene, "glimpse3d", None)
             if settings is not None:
                 settings.seed = self.seed  # the panel shows the seed that was used
-        image = None
-        if self.image_name:
-            image = bpy.data.images.get(self.image_name)
-            if image is None:
-                raise ValueError(f"There is no image named '{self.image_name}' in this file; choose "
-                                 "another image in the Glimpse3D panel.")
-        image_bytes, filename = read_image(input_file(image, self.filepath))
-        params = build_params(
-            elevation=self.elevation, crop_size=self.crop_size, cfg_scale=self.cfg_scale, steps=self.steps,
-            seed=self.seed, samples=self.samples, batch_views=self.batch_views, background=self.background)
-        return JobRequest(image_bytes, filename, params)
 
-    def _run_blocking(self, context, request, settings, options) -> set:
-        """Background mode: no timers, so follow the job here and import when done."""
-        session = runtime.session
-        runtime.say(f"Glimpse3D: generating views of {request.filename} (seed {request.params['seed']}, "
-                    f"{request.params['steps']} steps)")
+    def _job_options(self) -> dict:
+        return {name: getattr(self, name) for name in GENERATION_OPTION_NAMES if name != "random_seed"}
+
+    def _run_blocking(self, context) -> set:
+        """Background mode: no timers, so the API follows the job here and imports when done."""
+        try:
+            image = self._image() or bpy.path.abspath(self.filepath)
+        except ValueError as exc:
+            return _fail(self, str(exc))
+        self._pick_seed(context)
+        runtime.say(f"Glimpse3D: generating views of {Path(getattr(image, 'name', image)).name} "
+                    f"(seed {self.seed}, {self.steps} steps)")
         last_line = [""]
 
-        def show(event):
-            if event.kind in (jr.JOB_SUBMITTED, jr.JOB_PROGRESS):
-                line = progress_text(event.job)
-                if line != last_line[0]:
-                    runtime.say(f"Glimpse3D: {line}")
-                    last_line[0] = line
+        def show(job):
+            line = progress_text(job)
+            if line != last_line[0]:
+                runtime.say(f"Glimpse3D: {line}")
+                last_line[0] = line
 
         try:
-            end = session.run_blocking(request, settings, on_event=show, tag=options)
-        except (ServerStartError, ServerError, RuntimeError) as exc:
+            options = vars(ImportOptions.pick(self))
+            result = api.generate_views(image, on_progress=show, context=context, **self._job_options(), **options)
+        except ValueError as exc:
             return _fail(self, str(exc))
-        if end.kind != jr.JOB_DONE:
-            return _fail(self, end.message or "The generation did not finish.")
-        for folder in end.folders:
+        except api.Glimpse3DError as exc:
+            return _fail(self, str(exc))
+        for folder in result.folders:
             runtime.say(f"Glimpse3D: wrote {folder}")
-        if options.import_result:
-            try:
-                collections = runtime.import_sets(context, end.folders, options)
-            except Exception as exc:
-                return _fail(self, f"The views were generated in {end.folders[0]} but could not be "
-                                   f"imported: {exc}")
-            runtime.say("Glimpse3D: imported " + ", ".join(c.name for c in collections))
-        self.report({"INFO"}, f"Generated {len(end.folders)} view set(s).")
+        if result.collections:
+            runtime.say("Glimpse3D: imported " + ", ".join(c.name for c in result.collections))
+        self.report({"INFO"}, f"Generated {len(result.folders)} view set(s).")
         return {"FINISHED"}
 
 
@@ -185,7 +189,7 @@ class GLIMPSE3D_OT_cancel(bpy.types.Operator):
         return runtime.session.state.can_cancel
 
     def execute(self, context):
-        runtime.session.cancel()
+        api.cancel()  # in background mode it waits until the server has stopped the job
         runtime.redraw()
         return {"FINISHED"}
 

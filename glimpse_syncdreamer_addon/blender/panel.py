@@ -154,7 +154,8 @@ class GLIMPSE3D_PT_import_settings(_SidebarPanel, bpy.types.Panel):
         layout.prop(settings, "import_result")
         col = layout.column()
         col.enabled = settings.import_result
-        for name in ("plane_distance", "key_white", "show_all_planes", "set_scene_settings"):
+        for name in ("plane_distance", "shader", "interpolation", "key_white", "show_all_planes", "side_by_side",
+                     "bind_markers", "set_scene_settings", "relative_paths", "pack_images"):
             col.prop(settings, name)
 
 

@@ -8,6 +8,7 @@ from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 from ..core import server_settings as ss
 from ..core import setup_check
+from ..core.output_location import default_output_folder
 from . import runtime
 
 # The extension's package (this module is "<package>.blender.prefs").
@@ -80,7 +81,9 @@ class GLIMPSE3D_AddonPreferences(bpy.types.AddonPreferences):
     )
     output_dir: StringProperty(
         name="Output Folder",
-        description="Where generated view sets are written. Empty: the extension's user folder",
+        description="Where generated view sets are written. Empty: a glimpse3d_views folder beside "
+        "the saved .blend file (unsaved: Glimpse3D/views in your user data folder), never inside "
+        "the extension's folder, which uninstalling deletes",
         subtype="DIR_PATH",
     )
     start_mode: EnumProperty(
@@ -162,7 +165,7 @@ def user_folder(name: str) -> str:
 
 def output_folder(prefs) -> str:
     chosen = bpy.path.abspath(prefs.output_dir) if prefs is not None and prefs.output_dir else ""
-    return os.path.abspath(chosen) if chosen else user_folder("outputs")
+    return os.path.abspath(chosen) if chosen else default_output_folder(bpy.data.filepath)
 
 
 def server_settings(context=None) -> ss.ServerSettings:

@@ -3,6 +3,7 @@
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
 
+from ..core.import_options import INTERPOLATIONS, SHADERS
 from ..core.job_request import MAX_SEED
 
 IMAGE_FILTER_GLOB = "*.png;*.jpg;*.jpeg;*.webp;*.bmp;*.tif;*.tiff"
@@ -75,7 +76,31 @@ def import_options(skip_save: bool = False) -> dict:
             "each shows only on its view's frame", default=False, options=opts),
         "set_scene_settings": BoolProperty(
             name="Set Scene Settings", description="Also set render engine, resolution, view "
-            "transform, frame range and active camera to match the views", default=False, options=opts),
+            "transform and active camera to match the views, and bind the markers to the set's "
+            "cameras", default=False, options=opts),
+        "bind_markers": BoolProperty(
+            name="Bind Markers to Cameras", description="Bind each view's timeline marker to its "
+            "camera, so scrubbing switches the scene camera through the views. Off: your shot "
+            "camera and markers stay in charge (Set Scene Settings turns this on)",
+            default=False, options=opts),
+        "side_by_side": BoolProperty(
+            name="Side by Side", description="Put a new set beside the sets already in the scene; "
+            "off: at the 3D cursor", default=True, options=opts),
+        "shader": EnumProperty(
+            name="Shader", items=[(key, text.split(":")[0], text) for key, text in SHADERS.items()],
+            default="EMISSION", options=opts),
+        "interpolation": EnumProperty(
+            name="Interpolation", items=[(name, name, f"{name} texture sampling"
+                                          + (" (renders give back the views' exact pixels)" if name == "Closest" else ""))
+                                         for name in INTERPOLATIONS],
+            default="Closest", options=opts),
+        "relative_paths": BoolProperty(
+            name="Relative Paths", description="Store the views' file paths relative to the saved "
+            ".blend file when they lie in its folder or below (otherwise, and in an unsaved file, "
+            "they are absolute)", default=True, options=opts),
+        "pack_images": BoolProperty(
+            name="Pack Images", description="Store the views inside the .blend file, so it needs "
+            "no image files", default=False, options=opts),
     }
 
 

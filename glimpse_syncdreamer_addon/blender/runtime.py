@@ -4,11 +4,13 @@ operators call `session.poll()` themselves.)"""
 import atexit
 import sys
 import textwrap
-from dataclasses import dataclass
 
 import bpy
 
 from ..core import job_runner as jr
+from ..core import batch_queue as bq
+from ..core.batch_queue import BatchQueue
+from ..core.import_options import ImportOptions, ImportPlan
 from ..core.panel_state import STARTING
 from ..core.session import Session
 from ..core.setup_check import all_ok, format_report
@@ -17,29 +19,16 @@ TICK_ACTIVE_S = 0.25  # while something runs: a smooth progress bar
 TICK_IDLE_S = 1.0
 
 session = Session()
+queue = BatchQueue()  # the sidebar's batch queue
 
 
-@dataclass(frozen=True)
-class ImportOptions:
-    """How a job's sets are imported when it finishes (travels with the job as its tag)."""
-
-    import_result: bool = True
-    plane_distance: float = 0.0
-    key_white: bool = False
-    show_all_planes: bool = False
-    set_scene_settings: bool = False
-
-
-def import_sets(context, folders, options: ImportOptions) -> list:
+def import_sets(context, folders, options: ImportOptions, names=()) -> list:
     """Import every finished set folder; returns the collections (main thread only)."""
     from . import scene_import
 
-    return [
-        scene_import.import_view_set(
-            context, folder, plane_distance=options.plane_distance or None, key_white=options.key_white,
-            set_scene_settings=options.set_scene_settings, show_all_planes=options.show_all_planes)
-        for folder in folders
-    ]
+    names = list(names) + [None] * (len(folders) - len(names))
+    return [scene_import.import_view_set(context, folder, name=name, **options.scene_kwargs())
+            for folder, name in zip(folders, names)]
 
 
 def say(text: str) -> None:
@@ -51,9 +40,12 @@ def say(text: str) -> None:
 # -- the main-thread timer ------------------------------------------------------------------
 def tick():
     try:
+        from . import queue_ops
+
         events = session.poll()
         for event in events:
             _handle(event)
+        queue_ops.submit_next(bpy.context)  # the batch queue's next image, when no job runs
         if events or _active():
             redraw()
     except Exception as exc:  # a timer that raises is dropped for good: report and go on
@@ -62,23 +54,39 @@ def tick():
 
 
 def _active() -> bool:
-    return session.state.busy or session.state.server == STARTING or session.setup_running
+    return session.state.busy or session.state.server == STARTING or session.setup_running or queue.running
 
 
 def _handle(event) -> None:
-    if event.kind == jr.JOB_DONE and isinstance(event.tag, ImportOptions) and event.tag.import_result:
+    plan = event.tag if isinstance(event.tag, ImportPlan) else None
+    item = queue.get(plan.queue_item) if plan is not None and plan.queue_item is not None else None
+    if event.kind == jr.JOB_DONE and plan is not None and plan.options.import_result:
         window = _any_window()
         try:
             with bpy.context.temp_override(**({"window": window} if window else {})):
-                collections = import_sets(bpy.context, event.folders, event.tag)
+                collections = import_sets(bpy.context, event.folders, plan.options, plan.set_names(len(event.folders)))
         except Exception as exc:  # ViewSetError, ValueError: the set is on disk, the import failed
             session.state.error = (f"The views were generated in {event.folders[0]} but could not be "
                                    f"imported: {exc}. Try File > Import > Glimpse3D Views.")
-            popup(session.state.error)
+            if item is not None:
+                queue.finish(item.id, bq.FAILED, session.state.error)
+            else:
+                popup(session.state.error)
         else:
-            session.state.notice = "Imported " + ", ".join(c.name for c in collections)
+            names = [c.name for c in collections]
+            session.state.notice = "Imported " + ", ".join(names)
+            if item is not None:
+                queue.finish(item.id, bq.DONE, ", ".join(names), names)
+    elif event.kind == jr.JOB_DONE and item is not None:  # generated, not imported
+        queue.finish(item.id, bq.DONE, event.folders[0] if event.folders else "")
     elif event.kind in (jr.JOB_FAILED, jr.SERVER_FAILED):
-        popup(event.message)
+        item = item or (queue.current if event.kind == jr.SERVER_FAILED else None)
+        if item is not None:  # the queue shows it, and goes on with the next image
+            queue.finish(item.id, bq.FAILED, event.message)
+        else:
+            popup(event.message)
+    elif event.kind == jr.JOB_CANCELLED and item is not None:
+        queue.finish(item.id, bq.CANCELLED, event.message)
     elif event.kind == jr.SETUP_REPORT:  # Check Setup may be pressed in the sidebar: answer there too
         ok = all_ok(event.tag)
         popup(format_report(event.tag), title="Glimpse3D setup: " + ("OK" if ok else "something is missing"),
@@ -133,8 +141,9 @@ def _at_exit():
 
 
 def register():
-    global session
+    global session, queue
     session = Session()
+    queue = BatchQueue()
     bpy.app.timers.register(tick, first_interval=TICK_IDLE_S, persistent=True)
     if not bpy.app.background:
         bpy.app.timers.register(_autostart, first_interval=1.0)

@@ -7,24 +7,30 @@ All decisions about the set (layout, checks, camera matrices, plane sizes) come 
 """
 from __future__ import annotations
 
+import os
+
 import bpy
 import numpy as np
 from mathutils import Matrix
 
-from ..core import camera_math, view_sets
+from ..core import camera_math, set_names, view_sets
+from ..core.import_options import ImportOptions
+from .plane_material import PlaneLook, plane_material
 
 # Custom property on every datablock of a set: the resolved source path. Importing the same
 # source again finds and replaces exactly these.
 SOURCE_PROPERTY = "glimpse3d_source"
 VIEW_INDEX_PROPERTY = "glimpse3d_view"
 WARNING_PROPERTY = "glimpse3d_warning"
+MARKERS_PROPERTY = "glimpse3d_markers"  # on the collection: its markers' names, one a line
+
+# Side by side: a new set's rig goes this far from any other set's rig (the cameras stand 1.5
+# from the rig origin, so the sets' camera rings do not overlap).
+SET_SPACING = 4.0
 
 RIG_DISPLAY_SIZE = 0.5  # the model's object lives in the unit cube around the origin
 CAMERA_DISPLAY_SIZE = 0.15
 CAMERA_CLIP = (0.01, 100.0)
-# White keying works on the smallest linear channel: opaque below LOW, transparent above HIGH.
-KEY_WHITE_LOW = 0.80
-KEY_WHITE_HIGH = 0.95
 # With the scene settings: a render through camera i reproduces view i pixel for pixel.
 EXACT_FILTER_WIDTH = 0.01
 
@@ -38,31 +44,53 @@ def import_view_set(
     set_scene_settings: bool = False,
     frame_start: int | None = None,
     show_all_planes: bool = False,
+    bind_markers: bool = False,
+    side_by_side: bool = True,
+    shader: str = "EMISSION",
+    interpolation: str = "Closest",
+    relative_paths: bool = True,
+    pack_images: bool = False,
+    name: str | None = None,
 ) -> bpy.types.Collection:
     """Import the set at `path` (set folder, views-only folder or strip PNG) into the scene.
 
     plane_distance: how far in front of each camera its image plane stands; None = through the
         rig origin. key_white: key the white background out to alpha in the plane materials.
-    set_scene_settings: also set the render engine, resolution, colour view, frame range and
-        active camera to match the views. frame_start: the frame of view 0's marker (default:
-        the replaced set's, else after other imported sets, else the scene's start).
+    set_scene_settings: also set the render engine, resolution, colour view and active camera
+        to match the views, and bind the markers. frame_start: the frame of view 0's marker
+        (default: the replaced set's, else after every marker in the scene, else the scene's start).
     show_all_planes: keep every plane visible on every frame (default: only the plane of the
         current frame's view, so looking through camera i shows view i unobstructed).
+    bind_markers: bind each marker to its camera (markers then switch the scene camera); off,
+        the artist's shot camera and markers stay in charge.
+    side_by_side: put a new set beside the sets already in the scene, not onto the 3D cursor.
+    shader, interpolation: the planes' material (core.import_options.SHADERS, INTERPOLATIONS).
+    relative_paths: store the views' paths relative to the saved .blend (when they lie in its
+        folder or below; absolute otherwise). pack_images: store the
+        views inside the .blend. name: the set's name (default: the replaced set's, else the
+        folder's or strip's).
 
+    The frame range grows to cover the new markers; it never shrinks.
     Raises view_sets.ViewSetError (bad input) or ValueError (bad option) before changing the scene.
     """
+    ImportOptions(shader=shader, interpolation=interpolation)  # checks the choices
     scene = context.scene
     view_set = view_sets.read_view_set(path)
     placements = [view_sets.plane_placement(view, view_set.image_size, plane_distance) for view in view_set.views]
     source = str(view_set.source)
     previous = _find_set_collection(scene, source)
     if frame_start is None:
-        frame_start = _default_frame_start(scene, source, replacing=previous is not None)
+        frame_start = _default_frame_start(scene, previous)
+    # A replaced set keeps its name (given at its first import, or by the artist since).
+    wanted = name or (previous.name if previous is not None else view_set.name)
+    set_name = set_names.set_name(wanted, lambda candidate: _name_taken(candidate, source))
 
     created = _NewBlocks(source)
     try:
-        images = _load_view_images(view_set, created)
-        collection, rig, camera_objects = _build_set(view_set, images, placements, key_white, created)
+        images = _load_view_images(view_set, set_name, created)
+        _store_image_paths(images, view_set, relative_paths, pack_images)
+        collection, rig, camera_objects = _build_set(
+            view_set, set_name, images, placements, PlaneLook(key_white, shader, interpolation), created)
     except Exception:
         created.remove_all()
         raise
@@ -76,21 +104,29 @@ def import_view_set(
             rig.matrix_world = previous_rig.matrix_world.copy()
         _remove_set(scene, previous, created, rig)
     else:
-        rig.location = scene.cursor.location
+        rig.location = _free_place(scene, scene.cursor.location) if side_by_side else scene.cursor.location
     created.give_wanted_names()  # free now that the replaced set is gone
     for parent in parents:
         parent.children.link(collection)
 
     frames = view_sets.marker_frames(frame_start, len(camera_objects))
+    bind = bind_markers or set_scene_settings
+    marker_names = []
     for view, camera_object, frame in zip(view_set.views, camera_objects, frames):
-        marker = scene.timeline_markers.new(f"{view_set.name} {view.index:02d}", frame=frame)
-        marker.camera = camera_object
+        marker = scene.timeline_markers.new(f"{set_name} {view.index:02d}", frame=frame)
+        marker_names.append(marker.name)
+        if bind:
+            marker.camera = camera_object
+    # Markers hold no custom properties: the collection remembers their names.
+    collection[MARKERS_PROPERTY] = "\n".join(marker_names)
+    scene.frame_start = min(scene.frame_start, frames[0])
+    scene.frame_end = max(scene.frame_end, frames[-1])
     if not show_all_planes:
         _show_each_plane_on_its_frame(camera_objects, frames, scene.frame_current)
     if view_set.warning:
         collection[WARNING_PROPERTY] = view_set.warning
     if set_scene_settings:
-        _set_scene_settings(scene, view_set.image_size, frames, camera_objects[0])
+        _set_scene_settings(scene, view_set.image_size, camera_objects[0])
     if context.view_layer is not None:
         context.view_layer.update()  # world matrices and the view layer's objects are current
     _select_only(context, rig)
@@ -101,23 +137,22 @@ def import_view_set(
 # Building
 
 
-def _build_set(view_set, images, placements, key_white, created):
-    collection = created.new(bpy.data.collections, view_set.name)
-    rig = created.new(bpy.data.objects, f"{view_set.name}_rig", None)
+def _build_set(view_set, set_name, images, placements, look, created):
+    collection = created.new(bpy.data.collections, set_name)
+    rig = created.new(bpy.data.objects, f"{set_name}_rig", None)
     rig.empty_display_type = "CUBE"
     rig.empty_display_size = RIG_DISPLAY_SIZE
     collection.objects.link(rig)
 
     camera_objects = []
     for view, image, placement in zip(view_set.views, images, placements):
-        camera = _add_camera(view, view_set, image, collection, rig, created)
-        _add_plane(view, view_set, image, placement, collection, camera, key_white, created)
+        camera = _add_camera(view, view_set, f"{set_name}_cam_{view.index:02d}", image, collection, rig, created)
+        _add_plane(view, f"{set_name}_view_{view.index:02d}", image, placement, collection, camera, look, created)
         camera_objects.append(camera)
     return collection, rig, camera_objects
 
 
-def _add_camera(view, view_set, image, collection, rig, created):
-    label = f"{view_set.name}_cam_{view.index:02d}"
+def _add_camera(view, view_set, label, image, collection, rig, created):
     data = created.new(bpy.data.cameras, label)
     settings = camera_math.blender_camera_settings(view.K, view_set.image_size)
     data.lens = settings["lens"]
@@ -127,6 +162,7 @@ def _add_camera(view, view_set, image, collection, rig, created):
     data.shift_y = settings["shift_y"]
     data.clip_start, data.clip_end = CAMERA_CLIP
     data.display_size = CAMERA_DISPLAY_SIZE
+    # Looking through the camera shows its view, whichever camera the scene renders with.
     data.show_background_images = True
     background = data.background_images.new()
     background.image = image
@@ -141,8 +177,7 @@ def _add_camera(view, view_set, image, collection, rig, created):
     return camera
 
 
-def _add_plane(view, view_set, image, placement, collection, camera, key_white, created):
-    label = f"{view_set.name}_view_{view.index:02d}"
+def _add_plane(view, label, image, placement, collection, camera, look, created):
     half_w, half_h = placement.width / 2, placement.height / 2
     mesh = created.new(bpy.data.meshes, label)
     # Counter-clockwise seen from the camera, so the face normal points back at it.
@@ -150,7 +185,7 @@ def _add_plane(view, view_set, image, placement, collection, camera, key_white, 
     uv_layer = mesh.uv_layers.new(name="UVMap")
     # Blender images start at the bottom row: the plane's lower left corner is UV (0, 0).
     uv_layer.data.foreach_set("uv", [0, 0, 1, 0, 1, 1, 0, 1])
-    mesh.materials.append(_plane_material(label, image, key_white, created))
+    mesh.materials.append(created.add(plane_material(label, image, look), label))
     mesh.update()
 
     plane = created.new(bpy.data.objects, label, mesh)
@@ -158,77 +193,11 @@ def _add_plane(view, view_set, image, placement, collection, camera, key_white, 
     collection.objects.link(plane)
     plane.parent = camera
     plane.location = placement.center
-    # A reference card: seen by cameras, but it neither lights, shadows nor reflects the scene.
-    for ray in ("visible_diffuse", "visible_glossy", "visible_transmission", "visible_volume_scatter", "visible_shadow"):
-        setattr(plane, ray, False)
+    if look.shader != "PRINCIPLED":
+        # A reference card: seen by cameras, but it neither lights, shadows nor reflects the scene.
+        for ray in ("visible_diffuse", "visible_glossy", "visible_transmission", "visible_volume_scatter", "visible_shadow"):
+            setattr(plane, ray, False)
     return plane
-
-
-def _plane_material(label, image, key_white, created):
-    """Emission of the image colours (shown unlit), mixed with transparency by the image's alpha,
-    and with the white background keyed out when asked."""
-    material = created.new(bpy.data.materials, label)
-    if material.node_tree is None:  # Blender 4.x creates materials without nodes
-        material.use_nodes = True
-    material.cycles.emission_sampling = "NONE"  # not a light source
-    material.use_backface_culling = False
-    nodes, links = material.node_tree.nodes, material.node_tree.links
-    nodes.clear()
-
-    texture = nodes.new("ShaderNodeTexImage")
-    texture.image = image
-    # Closest: a render through the camera gives back the view's own pixels at any sample count
-    # (Linear blends neighbours as soon as several samples jitter around a pixel's centre).
-    texture.interpolation = "Closest"
-    texture.extension = "EXTEND"
-    emission = nodes.new("ShaderNodeEmission")
-    emission.inputs["Strength"].default_value = 1.0
-    transparent = nodes.new("ShaderNodeBsdfTransparent")
-    mix = nodes.new("ShaderNodeMixShader")
-    output = nodes.new("ShaderNodeOutputMaterial")
-    links.new(texture.outputs["Color"], emission.inputs["Color"])
-    links.new(transparent.outputs["BSDF"], mix.inputs[1])
-    links.new(emission.outputs["Emission"], mix.inputs[2])
-    links.new(mix.outputs["Shader"], output.inputs["Surface"])
-
-    alpha = texture.outputs["Alpha"]
-    if key_white:
-        alpha = _white_key_alpha(nodes, links, texture, alpha)
-    links.new(alpha, mix.inputs["Fac"])
-
-    for column, node in enumerate((texture, emission, mix, output)):
-        node.location = (300 * column - 600, 0)
-    transparent.location = (0, 150)
-    return material
-
-
-def _white_key_alpha(nodes, links, texture, image_alpha):
-    """Alpha that fades to 0 where all three channels are near white, times the image's alpha."""
-    separate = nodes.new("ShaderNodeSeparateColor")
-    min_rg = nodes.new("ShaderNodeMath")
-    min_rg.operation = "MINIMUM"
-    min_rgb = nodes.new("ShaderNodeMath")
-    min_rgb.operation = "MINIMUM"
-    key = nodes.new("ShaderNodeMapRange")
-    key.label = "White key"
-    key.clamp = True
-    key.inputs["From Min"].default_value = KEY_WHITE_LOW
-    key.inputs["From Max"].default_value = KEY_WHITE_HIGH
-    key.inputs["To Min"].default_value = 1.0
-    key.inputs["To Max"].default_value = 0.0
-    combined = nodes.new("ShaderNodeMath")
-    combined.operation = "MULTIPLY"
-    links.new(texture.outputs["Color"], separate.inputs["Color"])
-    links.new(separate.outputs[0], min_rg.inputs[0])
-    links.new(separate.outputs[1], min_rg.inputs[1])
-    links.new(min_rg.outputs[0], min_rgb.inputs[0])
-    links.new(separate.outputs[2], min_rgb.inputs[1])
-    links.new(min_rgb.outputs[0], key.inputs["Value"])
-    links.new(key.outputs["Result"], combined.inputs[0])
-    links.new(image_alpha, combined.inputs[1])
-    for column, node in enumerate((separate, min_rg, min_rgb, key, combined)):
-        node.location = (200 * column - 600, -350)
-    return combined.outputs[0]
 
 
 def _show_each_plane_on_its_frame(camera_objects, frames, current_frame):
@@ -246,13 +215,13 @@ def _show_each_plane_on_its_frame(camera_objects, frames, current_frame):
 # Images
 
 
-def _load_view_images(view_set, created):
+def _load_view_images(view_set, set_name, created):
     if view_set.layout == view_sets.LAYOUT_STRIP:
-        return _split_strip(view_set, created)
+        return _split_strip(view_set, set_name, created)
     images = []
     for view in view_set.views:
         image = bpy.data.images.load(str(view.image.path), check_existing=False)
-        images.append(created.add(image, f"{view_set.name}_view_{view.index:02d}"))
+        images.append(created.add(image, f"{set_name}_view_{view.index:02d}"))
         if tuple(image.size) != tuple(view_set.image_size):  # reading the size loads the pixels
             raise view_sets.ViewSetError(
                 f"Blender cannot read {view.image.path} (it reads {image.size[0]}x{image.size[1]} "
@@ -261,7 +230,7 @@ def _load_view_images(view_set, created):
     return images
 
 
-def _split_strip(view_set, created):
+def _split_strip(view_set, set_name, created):
     """Cut the strip into sixteen packed images in memory: nothing is written beside it."""
     strip_path = view_set.views[0].image.path
     strip = bpy.data.images.load(str(strip_path), check_existing=False)
@@ -279,7 +248,7 @@ def _split_strip(view_set, created):
         view_width, view_height = view_set.image_size
         images = []
         for view in view_set.views:
-            label = f"{view_set.name}_view_{view.index:02d}"
+            label = f"{set_name}_view_{view.index:02d}"
             image = created.new(bpy.data.images, label, view_width, view_height, alpha=True)
             image.colorspace_settings.name = strip.colorspace_settings.name
             block = pixels[:, view.image.x_offset : view.image.x_offset + view_width, :]
@@ -289,6 +258,55 @@ def _split_strip(view_set, created):
         return images
     finally:
         bpy.data.images.remove(strip)
+
+
+def _store_image_paths(images, view_set, relative_paths, pack_images):
+    """Relative or absolute paths for the views' files, or the views packed into the .blend.
+    (A strip's views are packed already: they exist only in memory.)"""
+    if view_set.layout == view_sets.LAYOUT_STRIP:
+        return
+    blend_folder = os.path.dirname(os.path.abspath(bpy.data.filepath)) if bpy.data.is_saved else None
+    for image in images:
+        path = os.path.abspath(bpy.path.abspath(image.filepath))
+        # Relative only below the .blend's folder: a path that climbs out of it breaks as soon as
+        # the .blend moves without the folders above it.
+        if relative_paths and blend_folder and _is_inside(path, blend_folder):
+            image.filepath = bpy.path.relpath(path)
+        else:
+            image.filepath = path
+        if pack_images:
+            image.pack()
+
+
+def _is_inside(path, folder) -> bool:
+    try:
+        return os.path.commonpath([path, folder]) == folder
+    except ValueError:  # another drive (Windows)
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Names and places
+
+
+def _name_taken(name, source):
+    """Another set (or the artist) uses `name` or one of the names the set derives from it."""
+    def used(blocks, block_name):
+        block = blocks.get(block_name)
+        return block is not None and block.get(SOURCE_PROPERTY) != source
+
+    return used(bpy.data.collections, name) or used(bpy.data.objects, f"{name}_rig") or used(
+        bpy.data.objects, f"{name}_cam_00")
+
+
+def _free_place(scene, start):
+    """`start`, moved along +X in steps of SET_SPACING until no other set's rig is that close."""
+    rigs = [obj.matrix_world.translation for obj in scene.objects
+            if obj.type == "EMPTY" and obj.parent is None and obj.get(SOURCE_PROPERTY) is not None]
+    place = start.copy()
+    while any((rig - place).length < SET_SPACING for rig in rigs):
+        place.x += SET_SPACING
+    return place
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,22 +332,23 @@ def _parent_collections(scene, collection):
     return [parent for parent in candidates if collection.name in parent.children]
 
 
-def _set_cameras(scene, source):
-    return {
-        marker.camera
-        for marker in scene.timeline_markers
-        if marker.camera is not None and marker.camera.get(SOURCE_PROPERTY) == source
-    }
+def _set_markers(scene, collection):
+    """The timeline markers the import made for the set in `collection`: by their names, or
+    (sets imported before the names were kept) bound to the set's cameras."""
+    names = set(str(collection.get(MARKERS_PROPERTY, "")).split("\n")) - {""}
+    source = collection.get(SOURCE_PROPERTY)
+    return [marker for marker in scene.timeline_markers
+            if marker.name in names or (marker.camera is not None and marker.camera.get(SOURCE_PROPERTY) == source)]
 
 
-def _default_frame_start(scene, source, replacing):
-    if replacing:
-        cameras = _set_cameras(scene, source)
-        frames = [marker.frame for marker in scene.timeline_markers if marker.camera in cameras]
+def _default_frame_start(scene, previous):
+    if previous is not None:
+        frames = [marker.frame for marker in _set_markers(scene, previous)]
         if frames:
             return min(frames)
-    ours = [m.frame for m in scene.timeline_markers if m.camera is not None and m.camera.get(SOURCE_PROPERTY)]
-    return max(ours) + 1 if ours else scene.frame_start
+    # After every marker in the scene: the artist's own and other sets' keep their frames.
+    frames = [marker.frame for marker in scene.timeline_markers]
+    return max(frames) + 1 if frames else scene.frame_start
 
 
 def _remove_set(scene, collection, replacement: "_NewBlocks", new_rig):
@@ -337,8 +356,7 @@ def _remove_set(scene, collection, replacement: "_NewBlocks", new_rig):
     objects and collections put into the set's collection move to the new one, objects parented
     to the old rig to the new rig (which already stands where the old one stood)."""
     source = collection[SOURCE_PROPERTY]
-    cameras = _set_cameras(scene, source)
-    for marker in [m for m in scene.timeline_markers if m.camera in cameras]:
+    for marker in _set_markers(scene, collection):
         scene.timeline_markers.remove(marker)
     ours = [obj for obj in collection.objects if obj.get(SOURCE_PROPERTY) == source]
     for obj in collection.objects:
@@ -406,7 +424,7 @@ class _NewBlocks:
 # Scene-wide changes (only when the artist asks) and selection
 
 
-def _set_scene_settings(scene, image_size, frames, first_camera):
+def _set_scene_settings(scene, image_size, first_camera):
     render = scene.render
     render.engine = "CYCLES"
     render.resolution_x, render.resolution_y = image_size
@@ -419,8 +437,7 @@ def _set_scene_settings(scene, image_size, frames, first_camera):
     scene.view_settings.look = "None"
     scene.view_settings.exposure = 0.0
     scene.view_settings.gamma = 1.0
-    scene.frame_start, scene.frame_end = frames[0], frames[-1]
-    scene.camera = first_camera
+    scene.camera = first_camera  # asked for: the markers are bound to the set's cameras too
 
 
 def _select_only(context, obj):

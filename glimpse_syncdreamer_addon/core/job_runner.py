@@ -38,6 +38,7 @@ class Event:
     folders: tuple = ()
     tag: object = None  # whatever the submitter attached (e.g. import options)
     serial: int = 0  # which JobRunner sent it: events of a runner given up on are ignored
+    code: str = ""  # the server's error code of a failure ("" when none), to classify it
 
 
 def drain_events(events: queue.Queue, handle, max_events: int | None = None) -> int:
@@ -105,7 +106,7 @@ class JobRunner:
         try:
             self._follow()
         except ServerError as exc:
-            self._put(JOB_FAILED, message=exc.message)
+            self._put(JOB_FAILED, message=exc.message, code=exc.code)
         except Exception as exc:  # report it rather than die silently in a thread
             self._put(JOB_FAILED, message=f"Unexpected error while following the job: {exc!r}")
 
@@ -141,7 +142,8 @@ class JobRunner:
                 self._put(JOB_DONE, job=job, folders=tuple(self._folders(job)))
                 return
             if state == "failed":
-                self._put(JOB_FAILED, job=job, message=job_error_message(job))
+                self._put(JOB_FAILED, job=job, message=job_error_message(job),
+                          code=(job.get("error") or {}).get("code") or "")
                 return
             if state == "cancelled":
                 self._put(JOB_CANCELLED, job=job, message="Generation cancelled.")

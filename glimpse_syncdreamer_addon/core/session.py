@@ -21,6 +21,10 @@ from .server_process import EXITED, ServerProcess, ServerStartError
 from .server_settings import NO_PYTHON_MESSAGE, NO_URL_MESSAGE, ServerSettings, child_environment, serve_argv
 from .setup_check import MISSING, CheckItem, check_setup
 
+# How long a blocking cancel waits for the server to stop the job (it stops after the current step).
+CANCEL_WAIT_S = 60.0
+
+
 class Session:
     def __init__(self, *, clock=time.monotonic, environ=None, root=None):
         self.state = PanelState()
@@ -30,6 +34,7 @@ class Session:
         self.client: GlimpseClient | None = None
         self.runner: JobRunner | None = None
         self.last_folders: tuple = ()
+        self.last_end: Event | None = None  # how the last job ended
         self.setup_report: list | None = None  # the last Check Setup's CheckItems
         self.setup_running = False
         self._clock = clock
@@ -162,12 +167,15 @@ class Session:
             raise RuntimeError("A generation is already running. Wait for it, or press Cancel.")
         if self.state.server not in (STARTING, READY, BUSY):
             self.start_server(settings)
+        # The server's mode is the one it was started with; the output folder is the caller's
+        # current one (it follows the saved .blend, which may have changed since the start).
         active = self.settings
-        if active.is_local and active.output_dir:
-            request = replace(request, params={**request.params, "output_dir": active.output_dir})
+        output_dir = settings.output_dir or active.output_dir
+        if active.is_local and output_dir:
+            request = replace(request, params={**request.params, "output_dir": output_dir})
         self._serial += 1
         runner = JobRunner(self.client, request, self.events, tag=tag, serial=self._serial,
-                           download_to=None if active.is_local else (active.output_dir or None))
+                           download_to=None if active.is_local else (output_dir or None))
         self.runner = runner
         self.state.job_started()
         self.last_activity = self._clock()
@@ -228,6 +236,8 @@ class Session:
             if self.runner is None or event.serial != self.runner.serial:
                 return False
             self.last_activity = self._clock()
+        if kind in (*jr.JOB_END_KINDS, jr.SERVER_FAILED):
+            self.last_end = event
         if kind == jr.SERVER_READY:
             if isinstance(event.tag, GlimpseClient):
                 self.client = event.tag
@@ -263,13 +273,50 @@ class Session:
     def run_blocking(self, request, settings: ServerSettings, *, on_event=print, tag=None,
                      poll_s: float = 0.1) -> Event:
         """Submit and wait on this thread (background Blender has no timers); returns the end
-        event (JOB_DONE, JOB_FAILED, JOB_CANCELLED or SERVER_FAILED)."""
+        event (JOB_DONE, JOB_FAILED, JOB_CANCELLED or SERVER_FAILED).
+
+        Whatever stops the wait (Ctrl+C's KeyboardInterrupt, an error raised by `on_event`)
+        first cancels the job on the server, so the session is ready for the next one."""
         self.submit(request, settings, tag=tag)
+        try:
+            return self._wait_for_end(on_event, poll_s)
+        except BaseException:
+            self.cancel_blocking()
+            raise
+
+    def cancel_blocking(self, wait_s: float = CANCEL_WAIT_S, poll_s: float = 0.05) -> Event | None:
+        """Cancel the running job and wait on this thread until it has ended (background mode,
+        where no timer picks up the end); returns its end event, or None when there was no job.
+        A server that does not confirm within `wait_s` has its job forgotten here."""
+        if not self.state.busy:
+            return None
+        self.cancel()
+        deadline = time.monotonic() + wait_s
+        try:
+            while self.state.busy and time.monotonic() < deadline:
+                for event in self.poll():
+                    if event.kind in (*jr.JOB_END_KINDS, jr.SERVER_FAILED):
+                        return event
+                time.sleep(poll_s)
+        except BaseException:  # a second Ctrl+C: stop waiting, but never stay busy
+            self._give_up_job()
+            raise
+        if self.state.busy:
+            self._give_up_job()
+        return None
+
+    def _give_up_job(self) -> None:
+        self._forget_job()
+        self.state.job_cancelled("Generation cancelled; the server did not confirm it.")
+
+    def _wait_for_end(self, on_event, poll_s: float) -> Event:
         while True:
             for event in self.poll():
                 on_event(event)
                 if event.kind in (*jr.JOB_END_KINDS, jr.SERVER_FAILED):
                     return event
+            if not self.state.busy:  # `on_event` cancelled and waited itself: the end is taken
+                return self.last_end
             time.sleep(poll_s)
 
     def shutdown(self) -> None:

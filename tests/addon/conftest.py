@@ -150,6 +150,7 @@ def run_bpy_script(tmp_path):
 def _run_bpy_script(script_name: str, tmp_path: Path, *args, env_extra=None, timeout=600) -> dict:
     env = dict(os.environ)
     env["BLENDER_USER_RESOURCES"] = str(tmp_path / "blender_user")
+    env["XDG_DATA_HOME"] = str(tmp_path / "user_data")  # unsaved files' views go there, not to ~
     env.update(env_extra or {})
     result = subprocess.run([sys.executable, str(SCRIPTS_DIR / script_name), *map(str, args)],
                             capture_output=True, text=True, timeout=timeout, env=env, cwd=str(tmp_path))

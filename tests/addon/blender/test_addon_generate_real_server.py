@@ -19,7 +19,7 @@ def test_generate_views_synchronously_with_the_real_server(extension_zip, data_d
     assert "Glimpse3D: Step 1/2" in stdout and "Glimpse3D: imported " in stdout  # progress printed
 
     (folder,) = result["folders"]
-    assert "/extensions/" in folder and "/outputs/" in folder  # the extension's user folder
+    assert "/extensions/" not in folder and "/user_data/Glimpse3D/views/" in folder  # unsaved: user data
     expected = {f"view_{i:02d}.png" for i in range(16)} | {"input.png", "grid.png", "cameras.json", "transforms.json"}
     assert expected <= set(result["files"])
     assert result["cameras_json"] == {"random_weights": True, "steps": 2, "seed": 7, "views": 16}
@@ -32,7 +32,8 @@ def test_generate_views_synchronously_with_the_real_server(extension_zip, data_d
 
     imported = result["set"]
     assert imported["in_scene"] and imported["cameras"] == 16 and imported["planes"] == 16
-    assert imported["empties"] == 1 and imported["markers_with_cameras"] == 16
+    assert imported["empties"] == 1 and imported["markers_with_cameras"] == 0  # the shot camera stays in charge
+    assert imported["name"] == "cat"  # named after the input image
 
     done, failed = result["ticks"]  # the timer's work, as plain calls
     assert not done["busy"] and done["notice"] == f"Imported {imported['name']}" and done["interval"] == 1.0

@@ -3,8 +3,9 @@ folder): install through Blender's extension install, enable, operators/panels/m
 panels and preferences draw with valid UILayout calls, background-mode errors say what to do,
 and disabling leaves nothing of ours registered."""
 
-OPERATORS = ["build_proxy_mesh", "cancel", "check_setup", "generate_views", "import_views", "new_seed", "preview_input", "start_server",
-             "stop_server", "unload_model"]
+OPERATORS = ["build_proxy_mesh", "cancel", "check_setup", "generate_views", "import_views", "new_seed", "preview_input",
+             "queue_add", "queue_cancel_all", "queue_clear", "queue_start", "start_server", "stop_server",
+             "unload_model"]
 NOTHING = {"operators": [], "types": [], "scene_settings": False, "add_image_menu": [], "import_menu": [],
            "timers": []}
 
@@ -16,11 +17,13 @@ def test_install_enable_draw_disable(extension_zip, data_dir, run_bpy_script):
     registered = result["registered"]
     assert registered["operators"] == OPERATORS
     assert {"GLIMPSE3D_OT_generate_views", "GLIMPSE3D_OT_import_views", "GLIMPSE3D_PT_main",
-            "GLIMPSE3D_PT_model_settings", "GLIMPSE3D_PT_import_settings"} <= set(registered["types"])
+            "GLIMPSE3D_PT_model_settings", "GLIMPSE3D_PT_import_settings", "GLIMPSE3D_PT_queue"} <= set(registered["types"])
     assert registered["scene_settings"] and registered["timers"] == ["tick"]
     assert registered["add_image_menu"] == ["menu_func_add_image"]
     assert registered["import_menu"] == ["menu_func_import"]
-    assert "/extensions/" in result["output_folder"] and result["output_folder"].endswith("outputs")
+    # Unsaved file: the user data folder, never the extension's folder (uninstalling deletes it).
+    assert "/extensions/" not in result["output_folder"]
+    assert result["output_folder"].endswith("user_data/Glimpse3D/views")
 
     drawn = result["drawn"]
     assert "Server: Stopped" in drawn["stopped"] and "Generate Views" in drawn["stopped"]
@@ -29,6 +32,9 @@ def test_install_enable_draw_disable(extension_zip, data_dir, run_bpy_script):
     assert "Server: Error" in drawn["error"]
     assert "(exit code 1)" in " ".join(drawn["error"])  # the message, wrapped to the sidebar
     assert "Your image" in drawn["stopped"] and "Your image" in drawn["image_input"]
+    assert "Add image files or a folder, then Start." in drawn["queue_empty"]
+    assert "Queue: 1 done, 1 failed, 1 waiting" in drawn["queue"]
+    assert "The input image b.png is damaged." in drawn["queue"] and "Cancel All" in drawn["queue"]
     assert "python_path" in drawn["prefs"] and "server_url" in drawn["prefs_remote"]
     assert "low_memory" in drawn["prefs"] and "low_memory" not in drawn["prefs_remote"]  # local server only
     prefs_order = drawn["prefs"]
@@ -52,6 +58,9 @@ def test_install_enable_draw_disable(extension_zip, data_dir, run_bpy_script):
     assert result["check_setup"] == ["FINISHED"]
     assert ["missing", "server Python"] in result["setup_report"]
 
+    # The API's stable name exists exactly while the extension is enabled.
+    assert result["api_while_enabled"] == "bl_ext.user_default.glimpse_syncdreamer.api"
+    assert not result["api_after_disable"] and result["api_reenabled"]
     assert result["after_disable"] == NOTHING
     assert result["reenabled_ops"] == OPERATORS and result["reenabled_types"] == registered["types"]
     assert result["after_second_disable"] == NOTHING

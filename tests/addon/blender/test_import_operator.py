@@ -21,7 +21,8 @@ def test_operator_options():
     assert {"REGISTER", "UNDO"} <= import_op.GLIMPSE3D_OT_import_views.bl_options
     properties = bpy.ops.glimpse3d.import_views.get_rna_type().properties.keys()
     for name in ("directory", "filepath", "filter_glob", "plane_distance", "key_white", "show_all_planes",
-                 "set_scene_settings"):
+                 "set_scene_settings", "bind_markers", "side_by_side", "shader", "interpolation",
+                 "relative_paths", "pack_images"):
         assert name in properties
 
 
@@ -70,7 +71,8 @@ def test_undo_removes_the_import_and_redo_restores_it(scene, set_folder):
     with bpy.context.temp_override(window=window):
         bpy.ops.ed.undo_push(message="before the import")
         # As the UI calls it: execute, then push an undo step (the positional undo flag).
-        assert bpy.ops.glimpse3d.import_views("EXEC_DEFAULT", True, directory=str(set_folder)) == {"FINISHED"}
+        assert bpy.ops.glimpse3d.import_views("EXEC_DEFAULT", True, directory=str(set_folder),
+                                              bind_markers=True) == {"FINISHED"}
         assert "cat_set" in bpy.data.collections and set_objects()[1] == 16
         bpy.ops.ed.undo()
         assert "cat_set" not in bpy.data.collections and set_objects() == (set(), 0)

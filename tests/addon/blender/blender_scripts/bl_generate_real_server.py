@@ -67,7 +67,7 @@ for serial, event_kind, fields in ((98, job_runner.JOB_DONE, {"folders": (folder
                                    (99, job_runner.JOB_FAILED, {"message": "Out of GPU memory: lower Views per Batch."})):
     session.runner = types.SimpleNamespace(serial=serial, cancel=lambda: None)  # the worker that sent it
     session.state.job_started()
-    session.events.put(job_runner.Event(event_kind, serial=serial, tag=runtime.ImportOptions(), **fields))
+    session.events.put(job_runner.Event(event_kind, serial=serial, tag=runtime.ImportPlan(runtime.ImportOptions()), **fields))
     interval = runtime.tick()
     result.setdefault("ticks", []).append({"interval": interval, "busy": session.state.busy,
                                            "notice": session.state.notice, "error": session.state.error})

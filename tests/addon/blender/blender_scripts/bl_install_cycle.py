@@ -134,6 +134,17 @@ drawn["image_input"] = draw(panel.GLIMPSE3D_PT_main)
 settings.batch_views = 4
 drawn["batch_views_4"] = draw(panel.GLIMPSE3D_PT_model_settings)
 settings.batch_views = 0
+queue_ops = sys.modules[MODULE + ".blender.queue_ops"]
+drawn["queue_empty"] = draw(queue_ops.GLIMPSE3D_PT_queue)
+runtime.queue.add(["/photos/a.png", "/photos/b.png", "/photos/c.png"])
+runtime.queue.start()
+first, second = runtime.queue.next_item(), None
+runtime.queue.finish(first.id, "done", "a", ["a"])
+second = runtime.queue.next_item()
+runtime.queue.finish(second.id, "failed", "The input image b.png is damaged.")
+drawn["queue"] = draw(queue_ops.GLIMPSE3D_PT_queue)
+runtime.queue.cancel_all()
+runtime.queue.clear()
 drawn["prefs"] = draw(None, prefs)
 prefs.server_mode = "REMOTE"
 drawn["prefs_remote"] = draw(None, prefs)
@@ -171,10 +182,13 @@ result["errors"] = {
 result["check_setup"] = list(bpy.ops.glimpse3d.check_setup())
 result["setup_report"] = [(i.status, i.label) for i in runtime.session.setup_report]
 
+result["api_while_enabled"] = sys.modules["glimpse3d_api"].__name__
 addon_utils.disable(MODULE, default_set=True)
 result["after_disable"] = ours()
+result["api_after_disable"] = "glimpse3d_api" in sys.modules
 # Enabling again works (a second register in the same Blender session).
 addon_utils.enable(MODULE, default_set=True)
+result["api_reenabled"] = sys.modules["glimpse3d_api"] is sys.modules[MODULE + ".api"]
 result["reenabled_ops"] = sorted(dir(bpy.ops.glimpse3d))
 result["reenabled_types"] = ours()["types"]
 addon_utils.disable(MODULE, default_set=True)
