@@ -9,7 +9,8 @@ The convention (docs/development.md, "Examples in the docs"):
   earlier one on the same page wrote, and nothing lands in the checkout;
 - python blocks run with the project's Python (this test's interpreter, `.venv/bin/python`
   under `make test`); bash blocks run with `bash -e` and a PATH without the project's
-  environment, so they must say `.venv/bin/python` or `source .venv/bin/activate` first.
+  environment, so they must say `.venv/bin/python` or `source .venv/bin/activate` first;
+- HOME is a scratch folder too: what an example writes under ~ goes away with it.
 
 New pages are picked up by themselves: every docs/*.md is a test case.
 """
@@ -93,13 +94,17 @@ def scratch_checkout(folder: Path) -> Path:
     return folder
 
 
-def environment_without_the_venv() -> dict:
+def example_environment(home: Path) -> dict:
+    """The environment of a reader's fresh shell: no project environment on the PATH, and a
+    scratch home, so that what an example puts under ~ (caches, outputs) goes away with it."""
     env = dict(os.environ)
-    venv_bin = str(Path(sys.executable).parent)
+    venv_bin = Path(sys.executable).parent.resolve()
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
-                                  if p and Path(p).resolve() != Path(venv_bin).resolve())
-    env.pop("VIRTUAL_ENV", None)
-    env.pop("PYTHONPATH", None)
+                                  if p and Path(p).resolve() != venv_bin)
+    for name in ("VIRTUAL_ENV", "PYTHONPATH", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
+        env.pop(name, None)
+    home.mkdir(exist_ok=True)
+    env["HOME"] = str(home)
     return env
 
 
@@ -108,7 +113,7 @@ def run_example(example: Example, cwd: Path) -> subprocess.CompletedProcess:
         command = [sys.executable, "-c", example.code]
     else:
         command = ["bash", "-e", "-c", example.code]
-    process = subprocess.Popen(command, cwd=cwd, env=environment_without_the_venv(), text=True,
+    process = subprocess.Popen(command, cwd=cwd, env=example_environment(cwd.parent / "home"), text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
         stdout, stderr = process.communicate(timeout=BLOCK_TIMEOUT_S)
