@@ -104,20 +104,44 @@ def lens_mm_from_focal_px(focal_px: float = FOCAL_PX, image_width_px: int = IMAG
 
 
 def get_camera_matrices(elevations_deg, azimuths_deg, distance: float = CAMERA_DISTANCE,
-                        image_size: int = IMAGE_SIZE):
-    """Cameras looking at the origin from the given angles.
+                        image_size: int = IMAGE_SIZE, unit: str | None = None):
+    """Cameras looking at the origin from the given angles, in DEGREES.
 
     `elevations_deg` and `azimuths_deg` are sequences of the same length (a single number is
     repeated to the other's length). Returns (w2c_opencv (N,4,4), c2w_blender (N,4,4), K (3,3)),
     all float64.
+
+    Angles that look like radians (all within a quarter turn of elevation and a full turn of
+    azimuth, and not whole numbers) are refused with a ValueError, because they would silently
+    give cameras almost on the x axis. `unit="deg"` takes such small angles as degrees after
+    all; `unit="rad"` converts radians.
     """
+    if unit not in (None, "deg", "rad"):
+        raise ValueError(f"unit must be 'deg' or 'rad', got {unit!r}")
     elevations = np.atleast_1d(np.asarray(elevations_deg, dtype=np.float64))
     azimuths = np.atleast_1d(np.asarray(azimuths_deg, dtype=np.float64))
+    if unit == "rad":
+        elevations, azimuths = np.degrees(elevations), np.degrees(azimuths)
+    elif unit is None and _look_like_radians(elevations, azimuths):
+        raise ValueError(
+            f"get_camera_matrices takes degrees, but elevations_deg={elevations.tolist()} and "
+            f"azimuths_deg={azimuths.tolist()} look like radians. Pass numpy.degrees(...) of them, or "
+            "unit='rad'; if these small angles are meant as degrees, pass unit='deg'")
     elevations, azimuths = np.broadcast_arrays(elevations, azimuths)
     if elevations.ndim != 1:
-        raise ValueError(f"elevations and azimuths must be 1-D sequences, got shape {elevations.shape}")
+        raise ValueError(f"elevations_deg and azimuths_deg must be numbers or 1-D sequences, "
+                         f"got shape {elevations.shape}")
     w2c = np.stack([world_to_camera_opencv(el, az, distance) for el, az in zip(elevations, azimuths)])
     return w2c, opencv_w2c_to_blender_c2w(w2c), intrinsics(image_size)
+
+
+def _look_like_radians(elevations: np.ndarray, azimuths: np.ndarray) -> bool:
+    # Degrees people use are mostly whole numbers or larger than a turn in radians (22.5, 30,
+    # 90); radians of such angles are small fractions (0.39, 0.52, 1.57).
+    angles = np.concatenate([elevations, azimuths])
+    fractional = np.abs(angles - np.round(angles)) > 1e-9
+    return bool(np.all(np.abs(elevations) <= math.pi / 2 + 1e-9) and np.all(np.abs(azimuths) <= 2 * math.pi + 1e-9)
+                and np.any(fractional))
 
 
 def target_cameras():

@@ -12,7 +12,7 @@ from PIL import Image
 
 from . import protocol
 from .errors import InputError
-from .images import has_useful_alpha, normalize_mode
+from .images import has_useful_alpha, load_image, normalize_mode
 from .params import check_value
 
 MODEL_INPUT_SIZE = protocol.VIEW_SIZE
@@ -52,23 +52,24 @@ def background_source(image: Image.Image, background: str = "auto") -> str:
     return BACKGROUND_FROM_ALPHA if has_useful_alpha(image) else BACKGROUND_REMOVED
 
 
-def preprocess_for_syncdreamer(image: Image.Image, crop_size: int = 200, background: str = "auto",
+def preprocess_for_syncdreamer(image, crop_size: int = 200, background: str = "auto",
                                rembg_model=None) -> Image.Image:
     """The 256x256 RGB image that the model sees, composited on white.
 
+    `image`: a path, bytes, a binary file object (read with `images.load_image`) or a PIL image.
     `crop_size` 64..256: the object (alpha > 0) is cropped, scaled so that its longer side is
     `crop_size` pixels, and centred. -1: the whole image is padded to a square and scaled to 256.
     `background`: see `background_source`. `rembg_model`: path of the background-removal model
     file (default: u2net.onnx in rembg's model folder).
     """
     check_crop_size(crop_size)
-    image = normalize_mode(image)
+    image = normalize_mode(image) if isinstance(image, Image.Image) else load_image(image)
     source = background_source(image, background)
     if source == BACKGROUND_REMOVED:
         from .segmentation import segment_foreground  # lazily: rembg is slow to import
 
         image = segment_foreground(composite_on_white(image) if image.mode == "RGBA" else image,
-                                   model_path=rembg_model)
+                                   rembg_model=rembg_model)
     if source == BACKGROUND_REMOVED and _is_fully_transparent(image):
         raise InputError("background removal found no object in this image. Send an RGBA image with a "
                          "transparent background, or use background \"keep\"", code=protocol.ErrorCode.EMPTY_OBJECT)

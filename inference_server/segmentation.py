@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from pathlib import Path
 
 from PIL import Image
 
 from .errors import InputError, SetupError
+from .images import load_image
 
 METHODS = ("rembg",)
 DEFAULT_MODEL_FILE = "u2net.onnx"
@@ -46,12 +48,25 @@ def find_model_file(model_path=None) -> Path:
     return path
 
 
-def segment_foreground(image: Image.Image, method: str = "rembg", model_path=None) -> Image.Image:
-    """The image as RGBA with the background made transparent (the colours are kept)."""
+def segment_foreground(image, method: str = "rembg", rembg_model=None, *, model_path=None) -> Image.Image:
+    """The image as RGBA with the background made transparent (the colours are kept).
+
+    `image`: a path, bytes, a binary file object or a PIL image. `rembg_model`: the path of a
+    u2net-style .onnx model file (default: u2net.onnx in rembg's model folder, see
+    `rembg_model_folder`). `model_path` is the old name of `rembg_model`.
+    """
+    if model_path is not None:
+        if rembg_model is not None:
+            raise TypeError("segment_foreground got both rembg_model and its old name model_path; pass rembg_model only")
+        warnings.warn("segment_foreground(model_path=...) is deprecated; pass rembg_model=... instead",
+                      DeprecationWarning, stacklevel=2)
+        rembg_model = model_path
     if method not in METHODS:
         raise InputError(f"unknown background-removal method {method!r}; available: {', '.join(METHODS)}",
                          code="bad_parameter")
-    path = find_model_file(model_path)
+    if not isinstance(image, Image.Image):
+        image = load_image(image)
+    path = find_model_file(rembg_model)
     session = _session_for(path)
     from rembg import remove
 

@@ -1,26 +1,26 @@
 """Estimate a generation's peak GPU memory without a GPU: run its phases on the meta device
 (shapes only, nothing computed) and follow every tensor the operations create until it dies.
 
-The estimate models a CUDA run: fused attention keeps only its output (no score matrix) and the
-norms take half-precision inputs as they are (their CUDA kernels accumulate in float32). It
+The estimate models a CUDA run: fused attention keeps only its output (no score matrix; the
+`FusedAttention` mode, scoped to the estimate's own block and thread) and the norms take
+half-precision inputs as they are (ldm.modules.normalization treats a meta tensor as a GPU
+tensor, whose kernels accumulate in float32). It
 leaves out what PyTorch's caching allocator adds (rounding, fragmentation) and the CUDA
 context, so the allocator's measured peak (`torch.cuda.max_memory_allocated`) is a little higher.
 """
 from __future__ import annotations
 
 import weakref
-from contextlib import ExitStack
 from dataclasses import dataclass
-from unittest import mock
 
 import torch
 import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 from torch.utils import _pytree
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from ldm.generate import prepare_conditioning
 from ldm.models.syncdreamer import LATENT_CHANNELS, WAITING_PARTS
-from ldm.modules import normalization
 
 GB = 1e9
 
@@ -49,9 +49,23 @@ class LiveTensorBytes(TorchDispatchMode):
         self.live -= size
 
 
-def _flash_attention(query, key, value, *args, **kwargs):
-    """Fused attention as a GPU runs it: the output is all it allocates."""
-    return query.new_empty(*query.shape[:-1], value.shape[-1])
+class FusedAttention(TorchFunctionMode):
+    """Inside the block, `scaled_dot_product_attention` on meta tensors allocates only its output,
+    as the fused GPU kernels do; on the meta device PyTorch would take its math form, which builds
+    the whole score matrix. A torch function mode is thread-local and ends with the block, so
+    nothing else in the process sees the change (and real tensors are never touched)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.scaled_dot_product_attention:
+            query, value = _query_and_value(*args, **kwargs)
+            if query.is_meta:
+                return query.new_empty(*query.shape[:-1], value.shape[-1])
+        return func(*args, **kwargs)
+
+
+def _query_and_value(query, key, value, *args, **kwargs):
+    return query, value
 
 
 @dataclass
@@ -76,11 +90,7 @@ def estimate_generation_memory(config, dtype: torch.dtype = torch.float16, sampl
     posterior_noise = torch.empty(samples, LATENT_CHANNELS, size, size, device="meta")
     x_t = torch.empty(samples, model.view_num, LATENT_CHANNELS, size, size, device="meta")
     phases = {}
-    with ExitStack() as stack:
-        stack.enter_context(torch.no_grad())
-        stack.enter_context(mock.patch.object(F, "scaled_dot_product_attention", _flash_attention))
-        stack.enter_context(mock.patch.object(normalization, "_kernel_accumulates_in_float32",
-                                              lambda x, weight: x.dtype != torch.float32))
+    with torch.no_grad(), FusedAttention():
         cond = _measure(phases, "conditioning", prepare_conditioning, model, image, 30.0, posterior_noise,
                         samples)
         constants = model.step_constants(cond)

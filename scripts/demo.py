@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     result = subprocess.run(command, env=env, cwd=str(out))
     if result.returncode != 0:
         print(f"\nThe demo failed (exit {result.returncode}); the messages above say why. "
-              "The README's Troubleshooting section lists the common causes.", file=sys.stderr)
+              "docs/troubleshooting.md lists the common causes.", file=sys.stderr)
         return result.returncode
 
     folders = sorted(p for p in (out / "views").iterdir() if p.is_dir() and not p.name.startswith("."))

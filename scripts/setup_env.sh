@@ -22,7 +22,7 @@ fi
 echo "[setup] creating $VENV with $($PY --version) (first run only, about a minute)" >&2
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade pip >&2
-# torch==2.13.0 resolves to the CPU build here; a user with a GPU keeps a CUDA torch (README).
+# torch==2.13.0 resolves to the CPU build here; a user with a GPU installs a CUDA torch (docs/troubleshooting.md, docs/installation.md).
 # The project itself, editable, with every extra the tests and the demo use.
 "$VENV/bin/python" -m pip install -q -e ".[dev]" -c constraints.txt >&2
 echo "$stamp_src" > "$VENV/.glimpse-stamp"

@@ -5,7 +5,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
+
+# the demo runs background Blender (the bpy module) and a real server: minutes here
+pytestmark = [pytest.mark.slow, pytest.mark.blender]
 
 
 def test_demo_leaves_every_file_it_promises(repo_root, tmp_path):

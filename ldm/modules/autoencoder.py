@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ldm.modules.normalization import GroupNormFloat32
+from ldm.modules.upsample import Upsample
 
 LOGVAR_MIN = -30.0
 LOGVAR_MAX = 20.0
@@ -75,17 +76,6 @@ class Downsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(F.pad(x, (0, 1, 0, 1), mode="constant", value=0.0))
-
-
-class Upsample(nn.Module):
-    """Doubles the resolution: nearest-neighbour x2, then a 3x3 conv."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
 class _MidBlock(nn.Module):

@@ -4,6 +4,7 @@ Every network of the model uses these, so that half-precision (float16/bfloat16)
 accuracy of the statistics; in float32 they are exactly torch's GroupNorm and LayerNorm. On a
 CUDA GPU, PyTorch's own kernels already accumulate half-precision inputs in float32 (their
 accumulate type), so there the half tensor goes in directly: no float32 copy of the activations.
+A meta tensor (shapes only, ldm.memory_estimate) stands for a GPU tensor and takes the same path.
 """
 import torch
 import torch.nn.functional as F
@@ -13,7 +14,7 @@ HALF_TYPES = (torch.float16, torch.bfloat16)
 
 
 def _kernel_accumulates_in_float32(x: torch.Tensor, weight) -> bool:
-    return x.is_cuda and x.dtype in HALF_TYPES and (weight is None or weight.dtype == x.dtype)
+    return (x.is_cuda or x.is_meta) and x.dtype in HALF_TYPES and (weight is None or weight.dtype == x.dtype)
 
 
 class GroupNormFloat32(nn.GroupNorm):

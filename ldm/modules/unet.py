@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ldm.modules.attention import SpatialTransformer
 from ldm.modules.normalization import GroupNormFloat32
+from ldm.modules.upsample import Upsample
 from ldm.modules.depth_attention import depth_transformer_for_volume
 from ldm.modules.embeddings import time_mlp, timestep_embedding
 
@@ -49,15 +49,6 @@ class Downsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.op(x)
-
-
-class Upsample(nn.Module):
-    def __init__(self, channels: int):
-        super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
 class UNetBlock(nn.ModuleList):

@@ -30,6 +30,7 @@ def bench(tmp_path_factory):
     return done.stdout, json.loads(out.read_text())
 
 
+@pytest.mark.slow
 def test_bench_prints_device_precision_and_versions(bench):
     stdout, results = bench
     env = results["environment"]
@@ -37,6 +38,7 @@ def test_bench_prints_device_precision_and_versions(bench):
     assert f"torch {env['torch']}" in stdout and "precision  float32" in stdout
 
 
+@pytest.mark.slow
 def test_bench_times_each_batch_of_samples(bench):
     stdout, results = bench
     assert [row["samples"] for row in results["speed"]] == [1, 2]
@@ -57,6 +59,7 @@ def test_bench_times_each_batch_of_samples(bench):
     assert "est. GPU GB" in stdout and "by phase of the pipeline: preparing" in stdout
 
 
+@pytest.mark.slow
 def test_bench_prints_the_analytic_flop_count(bench):
     stdout, results = bench
     reference = count_generation_flops(REPO_ROOT / "configs" / "tiny.yaml", STEPS, 2.0, batch_view_num=16,
@@ -67,6 +70,7 @@ def test_bench_prints_the_analytic_flop_count(bench):
     assert f"{reference.total / 1e9:.1f} GFLOP of reference model work" in stdout
 
 
+@pytest.mark.slow
 def test_bench_times_loading_and_start_up_from_safetensors(bench):
     stdout, results = bench
     assert results["load"]["file"].endswith(".safetensors") and results["load"]["seconds"] > 0
@@ -74,6 +78,7 @@ def test_bench_times_loading_and_start_up_from_safetensors(bench):
     assert "load:" in stdout and "start-up:" in stdout
 
 
+@pytest.mark.slow
 def test_bench_checks_half_precision_against_float32_at_every_step(bench):
     stdout, results = bench
     [accuracy] = results["accuracy"]

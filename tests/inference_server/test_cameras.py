@@ -89,6 +89,22 @@ def test_single_elevation_broadcasts_and_K_scales_with_size():
     np.testing.assert_allclose(K, [[560, 0, 256], [0, 560, 256], [0, 0, 1]])
 
 
+def test_radians_are_refused_and_the_unit_can_be_said():
+    # the target ring given in radians by mistake: refused, with the way out in the message
+    with pytest.raises(ValueError, match="takes degrees.*look like radians.*numpy.degrees.*unit='rad'"):
+        cameras.get_camera_matrices(np.radians(30.0), np.radians(cameras.target_azimuths_deg()))
+    in_radians = cameras.get_camera_matrices(np.radians(30.0), np.radians(cameras.target_azimuths_deg()), unit="rad")
+    for got, expected in zip(in_radians, cameras.target_cameras()):
+        np.testing.assert_allclose(got, expected, atol=1e-12)
+    # small angles meant as degrees pass when the unit is said
+    w2c, _, _ = cameras.get_camera_matrices(0.5, 1.25, unit="deg")
+    np.testing.assert_allclose(np.linalg.inv(w2c[0])[:3, 3], cameras.camera_centre(0.5, 1.25), atol=1e-12)
+    # whole-number degrees never look like radians, however small
+    cameras.get_camera_matrices(0, [0, 1, 2, 3])
+    with pytest.raises(ValueError, match="unit must be 'deg' or 'rad'"):
+        cameras.get_camera_matrices(30.0, 0.0, unit="degrees")
+
+
 def test_cameras_json_views_and_transforms_agree(reference):
     views = cameras.cameras_json_views()
     transforms = cameras.transforms_json()

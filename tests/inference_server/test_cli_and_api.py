@@ -43,6 +43,7 @@ def cli_set(tmp_path_factory, cat_path):
     return out, result
 
 
+@pytest.mark.slow
 def test_cli_generate_writes_a_complete_set_with_progress(cli_set):
     out, result = cli_set
     assert result.returncode == 0, result.stderr
@@ -59,6 +60,7 @@ def test_cli_generate_writes_a_complete_set_with_progress(cli_set):
     assert view_set.metadata["warning"].startswith("RANDOM WEIGHTS")
 
 
+@pytest.mark.slow
 def test_cli_refuses_bad_input_and_an_occupied_folder_before_loading_the_model(tmp_path, cli_set, cat_path):
     text_file = tmp_path / "notes.png"
     text_file.write_text("not a picture")
@@ -72,6 +74,7 @@ def test_cli_refuses_bad_input_and_an_occupied_folder_before_loading_the_model(t
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow
 def test_cli_without_a_checkpoint_says_where_it_looked_and_what_to_do(tmp_path, cat_path):
     missing = tmp_path / "nowhere.ckpt"
     result = run_cli("generate", cat_path, "-o", tmp_path / "out", env_extra={"GLIMPSE_CHECKPOINT": str(missing)})
@@ -116,6 +119,7 @@ def test_package_import_stays_light_and_exposes_the_api():
         inference_server.no_such_name
 
 
+@pytest.mark.slow
 def test_api_generate_multiview_matches_the_cli_for_the_same_seed(tmp_path, cli_set, cat_path):
     cli_out, _ = cli_set
     paths = inference_server.generate_multiview(cat_path, tmp_path / "api", elevation=20.0, seed=7, steps=1,
@@ -140,6 +144,7 @@ def test_api_generate_multiview_matches_the_cli_for_the_same_seed(tmp_path, cli_
     inference_server.cleanup()
 
 
+@pytest.mark.slow
 def test_convert_then_generate_from_that_checkpoint(tmp_path, data_dir, cat_path, repo_root):
     converted = tmp_path / "tiny.safetensors"
     result = run_cli("convert", data_dir / "golden" / "tiny" / "tiny_state_dict.pt", converted)

@@ -91,3 +91,15 @@ def test_to_model_input_range_and_layout():
     np.testing.assert_allclose(tensor[:, 1, 3], [-1.0, 1.0, 51 / 255 * 2 - 1], atol=1e-7)
     with pytest.raises(ValueError, match="256x256"):
         to_model_input(Image.new("RGB", (128, 128)))
+
+
+def test_takes_a_path_bytes_file_or_image_alike(data_dir):
+    path = data_dir / "testset" / "cat.png"
+    expected = np.asarray(preprocess_for_syncdreamer(load_image(path), crop_size=200))
+    for source in (path, str(path), path.read_bytes(), open(path, "rb")):
+        np.testing.assert_array_equal(np.asarray(preprocess_for_syncdreamer(source, crop_size=200)), expected)
+
+
+def test_a_missing_file_is_named_in_the_error(tmp_path):
+    with pytest.raises(InputError, match="no image file at"):
+        preprocess_for_syncdreamer(tmp_path / "missing.png")

@@ -4,6 +4,7 @@ import base64
 import io
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from inference_server.images import load_image
@@ -14,6 +15,7 @@ def preview_body(image_bytes, **params):
     return {"image_b64": base64.b64encode(image_bytes).decode(), "params": params}
 
 
+@pytest.mark.slow
 def test_preview_is_the_jobs_preprocessing_and_loads_no_model(start_server, cat_png, tmp_path):
     server = start_server(env_extra={"U2NET_HOME": str(tmp_path / "no-rembg")})
     for crop_size in (200, -1):

@@ -1,4 +1,6 @@
 """Background removal through rembg's real code path, with a tiny hand-made ONNX model."""
+import io
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -44,7 +46,7 @@ def photo_of_red_square():
 
 def test_rembg_separates_object_from_background(tmp_path):
     model = write_colourfulness_model(tmp_path / "colourfulness.onnx")
-    cutout = segment_foreground(photo_of_red_square(), model_path=model)
+    cutout = segment_foreground(photo_of_red_square(), rembg_model=model)
     assert cutout.mode == "RGBA" and cutout.size == (160, 120)
     alpha = np.asarray(cutout.getchannel("A")).astype(int)
     assert alpha[30:70, 50:90].min() > 240   # inside the object
@@ -72,5 +74,23 @@ def test_missing_model_says_where_to_put_it(tmp_path, monkeypatch):
     message = str(info.value)
     assert str(tmp_path / "models" / "u2net.onnx") in message and "RGBA" in message and "u2net.onnx" in message
     with pytest.raises(SetupError, match="does not exist"):
-        segment_foreground(photo_of_red_square(), model_path=tmp_path / "nope.onnx")
+        segment_foreground(photo_of_red_square(), rembg_model=tmp_path / "nope.onnx")
     assert not (tmp_path / "models").exists()  # nothing was downloaded
+
+
+def test_takes_a_path_bytes_or_image_alike(tmp_path):
+    model = write_colourfulness_model(tmp_path / "colourfulness.onnx")
+    photo_file = tmp_path / "photo.png"
+    photo_of_red_square().save(photo_file)
+    from_image = np.asarray(segment_foreground(photo_of_red_square(), rembg_model=model))
+    for source in (photo_file, str(photo_file), photo_file.read_bytes(), io.BytesIO(photo_file.read_bytes())):
+        np.testing.assert_array_equal(np.asarray(segment_foreground(source, rembg_model=model)), from_image)
+
+
+def test_old_keyword_model_path_still_works_with_a_deprecation_warning(tmp_path):
+    model = write_colourfulness_model(tmp_path / "colourfulness.onnx")
+    with pytest.warns(DeprecationWarning, match="rembg_model"):
+        cutout = segment_foreground(photo_of_red_square(), model_path=model)
+    assert cutout.getpixel((70, 50)) == (200, 30, 30, 255) or cutout.getpixel((70, 50))[:3] == (200, 30, 30)
+    with pytest.raises(TypeError, match="rembg_model"):
+        segment_foreground(photo_of_red_square(), rembg_model=model, model_path=model)

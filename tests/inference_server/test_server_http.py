@@ -14,6 +14,9 @@ from PIL import Image
 
 from server_harness import FAST, TOKEN, ServerProcess
 
+# every test talks to a real server process (started once for the module)
+pytestmark = pytest.mark.slow
+
 SET_FILES = [f"view_{i:02d}.png" for i in range(16)] + ["input.png", "grid.png", "cameras.json",
                                                         "transforms.json"]
 

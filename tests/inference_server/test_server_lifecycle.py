@@ -7,7 +7,12 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from server_harness import ServerProcess
+
+# every test starts and stops real server processes
+pytestmark = pytest.mark.slow
 
 
 def free_port() -> int:

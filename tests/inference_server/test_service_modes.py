@@ -25,6 +25,7 @@ def test_low_memory_is_automatic_only_for_small_cuda_gpus():
     assert devices.resolve_precision("auto", torch.device("cpu")) == torch.float32
 
 
+@pytest.mark.slow
 def test_low_memory_generation_equals_the_normal_one(cat_png):
     params = parse_params({"steps": 1, "seed": 3, "background": "keep"})
     normal = SyncDreamerService(random_weights=True, device="cpu").run(cat_png, params)

@@ -46,6 +46,7 @@ def test_variant_sizes_reach_every_network(variant_config):
     assert state["clip_image_encoder.model.visual.proj"].shape == (64, 32)
 
 
+@pytest.mark.slow
 def test_variant_samples_with_guidance_and_reloads_strictly(variant_config):
     image = torch.rand(1, 3, 256, 256) * 2 - 1
 

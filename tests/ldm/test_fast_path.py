@@ -32,6 +32,7 @@ def image():
     return torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(2)) * 2 - 1
 
 
+@pytest.mark.slow
 def test_guidance_without_zero_volumes_equals_the_reference_formulation(golden_model, golden_io):
     """The reference runs the unconditional rows through the depth blocks with all-zero volumes;
     we skip them. Both give the same eps."""
@@ -66,6 +67,7 @@ def test_cross_attention_on_one_token_equals_full_attention():
     assert torch.allclose(ours, full, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_constants_are_computed_once_per_generation(tiny_model, image, monkeypatch):
     calls = {"frustum_grid": 0, "spatial_grid": 0, "cc_projection": 0}
     for name in ("frustum_grid", "spatial_grid"):
@@ -81,6 +83,7 @@ def test_constants_are_computed_once_per_generation(tiny_model, image, monkeypat
     assert calls == {"frustum_grid": 1, "spatial_grid": 1, "cc_projection": 1}
 
 
+@pytest.mark.slow
 def test_all_views_in_one_call_equal_chunks_of_four(tiny_model, image):
     run = lambda views: sample_latents(tiny_model, image, 30.0, steps=2, batch_view_num=views,  # noqa: E731
                                        generator=torch.Generator().manual_seed(4))
@@ -110,6 +113,7 @@ def test_offload_moves_clip_and_vae_only_while_they_work(tiny_model, image, monk
     assert moves == []  # without offloading nothing moves
 
 
+@pytest.mark.slow
 def test_channels_last_and_compile_leave_the_result_unchanged(repo_root, image):
     def build():
         torch.manual_seed(5)
@@ -132,6 +136,7 @@ def test_channels_last_and_compile_leave_the_result_unchanged(repo_root, image):
         apply_speed_options(build(), compile_mode="fastest")
 
 
+@pytest.mark.slow
 def test_precision_check_reports_zero_for_the_same_model_and_a_small_error_for_bfloat16(
         tiny_model, image, repo_root):
     same = noise_prediction_errors(tiny_model, tiny_model, image, 30.0, steps=2)

@@ -175,6 +175,7 @@ def test_unet_fast_path(model, flops, guided):
 
 
 @pytest.mark.parametrize("name, samples, batch_view_num", [("tiny", 2, 6), ("full", 1, 8)])
+@pytest.mark.slow
 def test_generation_phases_on_the_meta_model(repo_root, name, samples, batch_view_num):
     """Input encoding, step constants, one denoising step with and without guidance, and
     decoding, as ldm.generate runs them. The miniature runs two samples in view chunks of 6, 6,

@@ -12,6 +12,8 @@ from ldm.models.syncdreamer import Conditioning
 from ldm.samplers.ddim import ddim_step, sample_ddim
 from ldm.schedule import ddim_tables
 
+pytestmark = pytest.mark.golden
+
 VOLUME_WIDTHS = (32, 16, 8, 4)
 
 # Golden tensors that are inputs (or indices) of the computations, not results.

@@ -72,6 +72,7 @@ def _sample(noise: dict, index: int) -> dict:
             "steps": [n[index:index + 1] for n in noise["steps"]]}
 
 
+@pytest.mark.slow
 def test_samples_and_view_chunks_do_not_interact(golden_model, golden_image):
     """Two guided samples in view chunks of 5, 5, 5, 1 give what each gives alone in one chunk."""
     noise = _noise(2, steps=1, seed=7)
@@ -84,6 +85,7 @@ def test_samples_and_view_chunks_do_not_interact(golden_model, golden_image):
                                    atol=1e-4 * max(1.0, alone.abs().max().item()))
 
 
+@pytest.mark.slow
 def test_cancel_stops_within_one_step_and_returns_nothing(golden_model, golden_image, monkeypatch):
     events, model_calls = [], []
     predict_noise = golden_model.predict_noise
@@ -103,6 +105,7 @@ def test_cancel_stops_within_one_step_and_returns_nothing(golden_model, golden_i
     assert len(model_calls) == 1
 
 
+@pytest.mark.slow
 def test_cancel_while_decoding(golden_model, golden_image):
     events = []
 
@@ -116,6 +119,7 @@ def test_cancel_while_decoding(golden_model, golden_image):
     assert events == [ldm.Progress("sampling", 1, 1)] + [ldm.Progress("decoding", i, 16) for i in (1, 2, 3)]
 
 
+@pytest.mark.slow
 def test_posterior_mean_makes_the_run_a_function_of_x_T(golden_model, golden_image):
     first, second = _noise(1, steps=1, seed=1), _noise(1, steps=1, seed=2)
     second["x_T"] = first["x_T"]
@@ -130,6 +134,7 @@ def test_posterior_mean_makes_the_run_a_function_of_x_T(golden_model, golden_ima
     assert not torch.allclose(sampled[0], sampled[1])
 
 
+@pytest.mark.slow
 def test_generate_reports_progress(golden_model, golden_image):
     events = []
     views = ldm.generate(golden_model, golden_image, 10.0, steps=1, cfg_scale=1.0, batch_view_num=16,
@@ -139,6 +144,7 @@ def test_generate_reports_progress(golden_model, golden_image):
     assert events == [ldm.Progress("sampling", 1, 1)] + [ldm.Progress("decoding", i, 16) for i in range(1, 17)]
 
 
+@pytest.mark.slow
 def test_a_seed_gives_one_result(golden_model, golden_image):
     run = lambda: sample_latents(  # noqa: E731
         golden_model, golden_image, 10.0, steps=2, cfg_scale=1.0, batch_view_num=16,
@@ -156,6 +162,7 @@ def test_generate_refuses_bad_inputs(golden_path, golden_model, golden_image):
         ldm.generate(cameraless, golden_image, 30.0, steps=1)
 
 
+@pytest.mark.slow
 def test_bfloat16_forward_runs_and_is_close_to_float32(golden_path, golden_state, golden_model, golden_io):
     model = ldm.build_model(golden_path / "tiny_config.yaml", dtype=torch.bfloat16)
     load_state_dict_strict(model, golden_state)

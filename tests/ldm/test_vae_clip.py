@@ -64,6 +64,7 @@ def tiny_clip(golden):
     return clip
 
 
+@pytest.mark.golden
 @torch.no_grad()
 def test_clip_preprocessing_matches_reference(tiny_clip, golden):
     _, _, io, image = golden
@@ -73,12 +74,14 @@ def test_clip_preprocessing_matches_reference(tiny_clip, golden):
     _assert_close(pixels.mean(dim=(2, 3)), io, "clip.preprocessed_channel_mean")
 
 
+@pytest.mark.golden
 @torch.no_grad()
 def test_clip_embedding_matches_reference(tiny_clip, golden):
     _, _, io, image = golden
     _assert_close(tiny_clip.encode(image), io, "clip.embed")
 
 
+@pytest.mark.golden
 @torch.no_grad()
 def test_vae_posterior_matches_reference(tiny_vae, golden):
     _, _, io, image = golden
@@ -87,6 +90,7 @@ def test_vae_posterior_matches_reference(tiny_vae, golden):
     _assert_close(logvar, io, "vae.posterior_logvar")
 
 
+@pytest.mark.golden
 @torch.no_grad()
 def test_vae_decode_matches_reference(tiny_vae, golden):
     _, _, io, _ = golden

@@ -13,6 +13,7 @@ def _by_label(items):
     return {item.label: item for item in items}
 
 
+@pytest.mark.slow
 def test_project_python_has_everything(repo_root, tmp_path):
     settings = ServerSettings(mode=LOCAL, python=sys.executable, extra_args=("--random-weights",),
                               output_dir=str(tmp_path / "out"))
