@@ -8,12 +8,13 @@ tested in plain Python without pulling in Blender.
 
 
 def _parts():
-    from .blender import import_op, menus, operators, panel, prefs, preview, props, runtime
+    from .blender import import_op, menus, operators, panel, prefs, preview, props, runtime, setup_ops
 
     # Registration order: settings types first, then what uses them; unregister reverses it.
-    classes = (*prefs.classes, *props.classes, *operators.classes, *import_op.classes, *panel.classes)
+    classes = (*prefs.classes, *props.classes, *operators.classes, *import_op.classes, *setup_ops.classes,
+               *panel.classes)
     # Modules with their own register()/unregister(), in registration order.
-    modules = (props, preview, menus, runtime)
+    modules = (props, preview, menus, runtime, setup_ops)
     return classes, modules
 
 

@@ -98,6 +98,22 @@ class GLIMPSE3D_AddonPreferences(bpy.types.AddonPreferences):
         "(0: keep it loaded)",
         default=10, min=0, soft_max=120,
     )
+    torch_build: EnumProperty(
+        name="Torch Build",
+        description="Which torch Install Server installs",
+        items=(
+            ("AUTO", "Auto", "The build for this machine's GPU: CUDA from the NVIDIA driver's version, ROCm for "
+             "an AMD GPU on Linux, the standard build (Apple GPU) on Apple silicon, else the CPU build"),
+            ("CPU", "CPU", "The CPU build whatever the GPU (smaller; generation is slow)"),
+        ),
+        default="AUTO",
+    )
+    convert_to_safetensors: BoolProperty(
+        name="Convert to .safetensors",
+        description="After Download Checkpoint, convert it to .safetensors (loads faster and without "
+        "pickle; takes another 5 GB of disk) and use that",
+        default=False,
+    )
     start_timeout_s: IntProperty(
         name="Start Timeout",
         description="Seconds to wait for the local server to be ready before giving up",
@@ -109,6 +125,9 @@ class GLIMPSE3D_AddonPreferences(bpy.types.AddonPreferences):
         layout.use_property_split = True
         layout.prop(self, "server_mode", expand=True)
         if self.server_mode == ss.LOCAL:
+            from . import first_run  # it imports this module
+
+            first_run.draw_setup(layout, context, self)
             col = layout.column()
             col.prop(self, "python_path")
             if not self.python_path and os.environ.get(ss.ENV_PYTHON):
