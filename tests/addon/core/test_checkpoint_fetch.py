@@ -24,29 +24,30 @@ class SlowHost(BaseHTTPRequestHandler):
     after that many bytes until `release` is set (a download that hangs: only Cancel ends it)."""
 
     protocol_version = "HTTP/1.1"
+    content = CONTENT
     stall_after = None
     release = threading.Event()
     ranges_seen = []
 
     def do_GET(self):
-        start = 0
+        content, start = type(self).content, 0
         range_header = self.headers.get("Range")
         type(self).ranges_seen.append(range_header)
         if range_header:
             start = int(re.match(r"bytes=(\d+)-", range_header).group(1))
             self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(CONTENT) - 1}/{len(CONTENT)}")
+            self.send_header("Content-Range", f"bytes {start}-{len(content) - 1}/{len(content)}")
         else:
             self.send_response(200)
-        self.send_header("Content-Length", str(len(CONTENT) - start))
-        self.send_header("ETag", f'"{CONTENT_SHA}"')
+        self.send_header("Content-Length", str(len(content) - start))
+        self.send_header("ETag", f'"{hashlib.sha256(content).hexdigest()}"')
         self.end_headers()
         try:
-            for offset in range(start, len(CONTENT), CHUNK):
+            for offset in range(start, len(content), CHUNK):
                 if type(self).stall_after is not None and offset >= type(self).stall_after:
                     type(self).release.wait(30)
                     return
-                self.wfile.write(CONTENT[offset:offset + CHUNK])
+                self.wfile.write(content[offset:offset + CHUNK])
                 self.wfile.flush()
                 time.sleep(0.01)
         except (BrokenPipeError, ConnectionResetError):
@@ -58,7 +59,7 @@ class SlowHost(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def host():
-    SlowHost.stall_after, SlowHost.release, SlowHost.ranges_seen = None, threading.Event(), []
+    SlowHost.content, SlowHost.stall_after, SlowHost.release, SlowHost.ranges_seen = CONTENT, None, threading.Event(), []
     server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHost)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/syncdreamer-pretrain.ckpt"
@@ -67,7 +68,7 @@ def host():
     server.server_close()
 
 
-def _download(task, tmp_path, repo_root, url, *, wait=True, sha256=""):
+def _download(task, tmp_path, repo_root, url, *, wait=True, sha256="", convert=False):
     seen = []
 
     def work(cancel, on_progress):
@@ -76,7 +77,7 @@ def _download(task, tmp_path, repo_root, url, *, wait=True, sha256=""):
             on_progress(progress)
         return fetch_checkpoint(sys.executable, tmp_path / "ckpt" / "syncdreamer-pretrain.ckpt", repo_root,
                                 tmp_path / "download.log", cancel=cancel, on_progress=record, url=url,
-                                sha256=sha256)
+                                sha256=sha256, convert=convert)
 
     return task.start(st.DOWNLOAD, work, wait=wait), seen
 
@@ -132,3 +133,23 @@ def test_progress_lines_are_parsed_and_other_lines_ignored():
     assert parse_progress_line('GLIMPSE_DOWNLOAD {"bytes": 5, "total": 10}') == {"bytes": 5, "total": 10}
     assert parse_progress_line("Saved /x/y.ckpt") is None
     assert parse_progress_line("GLIMPSE_DOWNLOAD {broken") is None
+
+
+@pytest.mark.slow
+def test_convert_afterwards_gives_the_safetensors_file(host, tmp_path, repo_root):
+    import io
+
+    import torch
+    from safetensors.torch import load_file
+
+    weights = {"model.diffusion_model.w": torch.arange(6, dtype=torch.float32).reshape(2, 3)}
+    buffer = io.BytesIO()
+    torch.save({"state_dict": weights}, buffer)
+    SlowHost.content = buffer.getvalue()
+    task = st.SetupTask()
+    outcome, seen = _download(task, tmp_path, repo_root, host, convert=True)
+    assert outcome.state == st.DONE, task.error
+    assert outcome.result == tmp_path / "ckpt" / "syncdreamer-pretrain.safetensors"
+    assert torch.equal(load_file(outcome.result)["model.diffusion_model.w"], weights["model.diffusion_model.w"])
+    assert seen[-1].percent == 100.0 and seen[-1].phase == "Converting to .safetensors"
+    assert max(p.percent for p in seen if p.phase == DOWNLOAD) == 85.0  # the download's share
