@@ -27,8 +27,8 @@ class GLIMPSE3D_AddonPreferences(bpy.types.AddonPreferences):
     )
     python_path: StringProperty(
         name="Server Python",
-        description="The Python interpreter (3.10+, with torch) that runs the server, e.g. the "
-        "python of a virtual environment. Empty: $GLIMPSE_SERVER_PYTHON",
+        description="The Python interpreter (3.10+, with torch) that runs the server: Install Server "
+        "sets it, or choose the python of an environment of your own. Empty: $GLIMPSE_SERVER_PYTHON",
         subtype="FILE_PATH",
     )
     checkpoint_path: StringProperty(
@@ -60,7 +60,8 @@ class GLIMPSE3D_AddonPreferences(bpy.types.AddonPreferences):
         name="Low GPU Memory",
         description="For GPUs with 8 GB or less: the local server keeps CLIP and the VAE in main "
         "memory between uses and, with Views per Batch automatic, computes four views at a time. "
-        "Slower, needs less GPU memory. A remote server has its own --low-memory option",
+        "Slower, needs less GPU memory. Off here, the server still turns it on by itself for GPUs under "
+        "8 GB and Macs with 16 GB or less. A remote server has its own --low-memory option",
         default=False,
     )
     extra_args: StringProperty(

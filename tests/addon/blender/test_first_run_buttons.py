@@ -3,6 +3,8 @@ in background Blender with an empty Blender user folder and an empty data folder
 for real from the package index reachable here (the CPU torch), Try With Random Weights, Generate
 Views with the server that the add-on starts from the new environment. Then a second Install
 Server repairs it, and a cancelled one leaves it unmarked. One real install per test session."""
+from pathlib import Path
+
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -33,6 +35,9 @@ def test_install_server_makes_a_complete_environment_in_the_data_folder_and_sets
     assert marker["complete"] and marker["device"] == "cpu" and marker["torch"].startswith("2.13.0")
     assert ["ok", "server Python"] in first_run["setup_report"] and ["ok", "torch"] in first_run["setup_report"]
     assert "Installing torch" in first_run["_stdout"]  # progress printed in background mode
+    # download.pytorch.org cannot be reached here: the CPU build came from the configured index
+    log = (Path(first_run["data_folder"]) / "logs" / "install-server.log").read_text()
+    assert "cannot be reached" in log and "taking torch from the configured package index" in log
     assert first_run["cpu_labels"] and first_run["cpu_labels"][0].startswith("On the CPU: about")
 
 
@@ -49,6 +54,12 @@ def test_a_second_install_repairs_without_downloading(first_run):
     assert "keeping the existing environment" in repair["log"] and "Downloading" not in repair["log"]
     assert "Requirement already satisfied: torch==2.13.0" in repair["log"]
     print(f"install {first_run['pressed'][0][2]} s, repair {repair['seconds']} s")  # shown with -rA
+
+
+def test_download_checkpoint_runs_in_the_new_environment_and_sets_checkpoint(first_run):
+    assert first_run["download"] == ["FINISHED"] and first_run["checkpoint_same"]
+    assert first_run["checkpoint_pref"] == first_run["data_folder"] + "/checkpoints/syncdreamer-pretrain.ckpt"
+    assert "Glimpse3D: Checking the sha256" in first_run["_stdout"]
 
 
 def test_a_cancelled_install_leaves_no_environment_marked_usable(first_run):

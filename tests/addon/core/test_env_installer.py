@@ -13,7 +13,7 @@ from glimpse_syncdreamer_addon.core.env_installer import (CREATE, MARKER, TORCH,
                                                           read_marker, remove_env, split_requirements)
 from glimpse_syncdreamer_addon.core.pip_progress import PipProgress
 from glimpse_syncdreamer_addon.core.streamed_process import Cancelled
-from glimpse_syncdreamer_addon.core.torch_build import CPU, TorchBuild
+from glimpse_syncdreamer_addon.core.torch_build import CPU, CUDA, TorchBuild
 from glimpse_syncdreamer_addon.core.user_data import data_dir, env_python
 
 # What pip 23 printed for a fresh install and for a repair (abridged from real logs).
@@ -85,6 +85,16 @@ def test_a_failing_step_says_what_failed_and_where_the_log_is(tmp_path, repo_roo
         installer.run()
     assert "installing torch failed" in str(info.value).lower() and str(tmp_path / "logs") in str(info.value)
     assert read_marker(tmp_path / "env") is None
+
+
+def test_an_unreachable_gpu_index_stops_and_offers_the_cpu_build(tmp_path, repo_root, monkeypatch):
+    installer = _installer(tmp_path, threading.Event(), lambda progress: None, repo_root)
+    installer.build = TorchBuild("cu128", CUDA, "torch==2.13.0", "http://127.0.0.1:9/whl/cu128", "test")
+    monkeypatch.setattr(installer, "_create_env", lambda: True)
+    with pytest.raises(InstallError) as info:
+        installer.run()
+    assert info.value.offer_cpu and "http://127.0.0.1:9/whl/cu128, cannot be reached" in str(info.value)
+    assert "Torch Build to CPU" in str(info.value) and read_marker(tmp_path / "env") is None
 
 
 def test_the_task_reports_a_failure_with_the_cpu_offer(tmp_path):

@@ -106,6 +106,22 @@ result["repair"] = {"outcome": list(bpy.ops.glimpse3d.install_server()),
                     "log": log.read_text(encoding="utf-8")[len(log_before):],
                     "marker": env_installer.read_marker(env_dir) is not None}
 
+# -- Download Checkpoint through the operator, from a host on 127.0.0.1 (the file's sha256 as its ETag)
+import hashlib  # noqa: E402
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
+
+served = user_data.data_dir() / "served"
+served.mkdir()
+(served / "model.ckpt").write_bytes(b"not really a checkpoint" * 1000)
+sha = hashlib.sha256((served / "model.ckpt").read_bytes()).hexdigest()
+host = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: SimpleHTTPRequestHandler(*a, directory=str(served)))
+threading.Thread(target=host.serve_forever, daemon=True).start()
+result["download"] = list(bpy.ops.glimpse3d.download_checkpoint(
+    url=f"http://127.0.0.1:{host.server_address[1]}/model.ckpt", sha256=sha))
+host.shutdown()
+result["checkpoint_pref"] = prefs.checkpoint_path
+result["checkpoint_same"] = open(prefs.checkpoint_path, "rb").read() == (served / "model.ckpt").read_bytes()
+
 # -- a cancelled install (here: as torch's step begins) leaves the environment unmarked
 cancel = threading.Event()
 try:
