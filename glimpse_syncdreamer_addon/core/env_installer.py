@@ -30,7 +30,8 @@ from .user_data import env_python
 MARKER = "glimpse-env.json"  # written last: the environment is complete
 REQUIREMENTS_FILE = "requirements-server.txt"
 CONSTRAINTS_FILE = "constraints.txt"
-PIP_ARGS = ("-m", "pip", "install", "--progress-bar", "off", "--no-input", "--disable-pip-version-check")
+PIP_ARGS = ("-m", "pip", "install", "--no-input", "--disable-pip-version-check")
+RAW_PROGRESS_PIP = (24, 1)  # the first pip that prints download progress as lines (--progress-bar raw)
 
 # Phases, in order, with the share of the whole install (percent) at which each ends.
 CREATE, CHECK_INDEX, TORCH, REQUIREMENTS, VERIFY = ("Creating the environment", "Checking the package index",
@@ -105,6 +106,7 @@ class EnvInstaller:
         self.binary_path = binary_path
         self.environ = clean_environment(os.environ if environ is None else environ)
         self.progress = Progress()
+        self.progress_bar = "off"  # pip's --progress-bar: "raw" once pip is new enough
         self.python = env_python(self.env_dir)
         self._log = None
 
@@ -118,6 +120,7 @@ class EnvInstaller:
             try:
                 (self.env_dir / MARKER).unlink(missing_ok=True)  # not usable until this run completes
                 repaired = self._create_env()
+                self._update_pip()
                 index_url = self._check_index()
                 self._install_torch(index_url)
                 self._install_requirements()
@@ -154,6 +157,26 @@ class EnvInstaller:
         self._run(base.create_env_argv(self.env_dir), "creating the environment")
         return False
 
+    def _update_pip(self) -> None:
+        """A pip that reports download progress as lines; the one the environment has otherwise."""
+        self._report(CREATE, "pip", 0.6, "Updating pip")
+        try:
+            self._run([self.python, *PIP_ARGS, "--progress-bar", "off", f"pip>={'.'.join(map(str, RAW_PROGRESS_PIP))}"],
+                      "updating pip")
+        except InstallError as exc:  # not needed to go on: only the progress display is coarser
+            self._note(f"pip was not updated ({exc}); going on with the one there")
+        self.progress_bar = "raw" if self._pip_version() >= RAW_PROGRESS_PIP else "off"
+        self._report(CREATE, "pip", 1.0, "Environment ready for the packages")
+
+    def _pip_version(self) -> tuple:
+        try:
+            out = subprocess.run([str(self.python), "-m", "pip", "--version"], capture_output=True, text=True,
+                                 env=self.environ, timeout=120).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return (0,)
+        match = re.match(r"pip (\d+)\.(\d+)", out)
+        return (int(match[1]), int(match[2])) if match else (0,)
+
     def _check_index(self) -> str | None:
         url = self.build.index_url
         if url is None:
@@ -171,7 +194,7 @@ class EnvInstaller:
             "to CPU to install the CPU build (slow generation) from your package index.", offer_cpu=True)
 
     def _install_torch(self, index_url: str | None) -> None:
-        argv = [self.python, *PIP_ARGS, self.build.requirement]
+        argv = [self.python, *PIP_ARGS, "--progress-bar", self.progress_bar, self.build.requirement]
         if index_url:
             argv += ["--index-url", index_url]
         self._pip(argv, TORCH)
@@ -182,7 +205,8 @@ class EnvInstaller:
         # torch is installed already, from its own index: it is no longer a constraint.
         (self.env_dir / "glimpse-requirements.txt").write_text(requirements, encoding="utf-8")
         (self.env_dir / "glimpse-constraints.txt").write_text(constraints, encoding="utf-8")
-        self._pip([self.python, *PIP_ARGS, "-r", self.env_dir / "glimpse-requirements.txt",
+        self._pip([self.python, *PIP_ARGS, "--progress-bar", self.progress_bar, "-r",
+                   self.env_dir / "glimpse-requirements.txt",
                    "-c", self.env_dir / "glimpse-constraints.txt"], REQUIREMENTS)
 
     def _verify(self) -> str:
@@ -218,7 +242,7 @@ class EnvInstaller:
 
         def on_line(line: str) -> None:
             if pip.feed(line):
-                self._report(phase, pip.package, pip.fraction, phase)
+                self._report(phase, pip.package, pip.fraction, pip.detail or phase)
 
         self._report(phase, "", 0.0, phase)
         self._run(argv, phase.lower(), on_line=on_line)

@@ -45,6 +45,20 @@ def test_pip_output_becomes_a_growing_fraction_with_the_package_named():
     assert (repair.package, repair.satisfied, repair.downloaded) == ("pillow", 2, 0)
 
 
+def test_newer_pip_names_local_wheels_and_big_downloads_move_by_their_bytes():
+    # pip 24.1+ with --progress-bar raw (the format of pip/_internal/cli/progress_bars.py)
+    pip = PipProgress()
+    assert pip.feed("Processing /opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl")
+    assert pip.package == "torch"
+    assert pip.feed("Collecting torch==2.13.0") and pip.feed("Progress 0 of 2684354560")
+    start = pip.fraction
+    assert pip.feed("Progress 1342177280 of 2684354560")
+    assert pip.detail == "1.25 of 2.50 GB" and pip.fraction == max(start, 0.35)
+    assert pip.feed("Progress 1048576 of 4194304") and pip.fraction == max(start, 0.35)  # small: by count only
+    assert pip.detail == "1.00 of 4.00 MB"
+    assert pip.feed("Collecting filelock") and pip.detail == ""
+
+
 def test_the_requirement_list_is_split_into_torch_and_the_rest(repo_root):
     rest, torch_line = split_requirements((repo_root / "requirements-server.txt").read_text())
     assert torch_line.startswith("torch==")
