@@ -2,6 +2,7 @@
 the preferences (`draw_setup`): the next setup step as a button, the running install or download
 with its progress and Cancel, and how long a CPU run takes. The decisions are in ../core."""
 import os
+import textwrap
 
 from ..core import setup_task as st
 from ..core import user_data
@@ -104,6 +105,4 @@ def draw_setup(layout, context, prefs) -> None:
 
 
 def _lines(text: str, width: int = 70) -> list:
-    import textwrap
-
     return [piece for line in text.splitlines() for piece in (textwrap.wrap(line, width) or [""])][:12]
