@@ -64,7 +64,7 @@ def test_cli_refuses_bad_input_and_an_occupied_folder_before_loading_the_model(t
     result = run_cli("generate", text_file, "-o", tmp_path / "a", "--random-weights")
     assert result.returncode == 2 and "error: notes.png is not an image" in result.stderr
     result = run_cli("generate", cat_path, "-o", tmp_path / "b", "--random-weights", "--steps", "0")
-    assert result.returncode == 2 and "'steps' must be between 1 and 1000" in result.stderr
+    assert result.returncode == 2 and "--steps must be between 1 and 1000" in result.stderr  # in the words of the CLI
     occupied, _ = cli_set
     result = run_cli("generate", cat_path, "-o", occupied, "--random-weights")
     assert result.returncode == 2 and "--overwrite" in result.stderr
