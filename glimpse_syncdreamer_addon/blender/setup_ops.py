@@ -27,7 +27,7 @@ def _fail(op, message: str) -> set:
     return {"CANCELLED"}
 
 
-def _run(op, kind: str, work, done_message) -> set:
+def _run(op, kind: str, work) -> set:
     """Start `work` as the setup task: blocking with printed progress in background mode."""
     try:
         if not bpy.app.background:
@@ -51,7 +51,7 @@ def _run(op, kind: str, work, done_message) -> set:
     message = _apply(outcome)
     if outcome.state != st.DONE:
         return _fail(op, message)
-    op.report({"INFO"}, done_message(outcome.result))
+    op.report({"INFO"}, message)
     return {"FINISHED"}
 
 
@@ -66,8 +66,10 @@ def _apply(outcome) -> str:
         if prefs is not None:
             prefs.python_path = outcome.result.python
         _check_setup()
-        action = "Repaired" if outcome.result.repaired else "Installed"
-        return f"{action} the server environment ({outcome.result.build.label}, torch {outcome.result.torch_version})."
+        result = outcome.result
+        action = "Repaired" if result.repaired else "Installed"
+        return (f"{action} the server environment in {result.seconds:.0f} s ({result.build.label}, torch "
+                f"{result.torch_version}): {result.python}")
     if prefs is not None:
         prefs.checkpoint_path = str(outcome.result)
     return f"Checkpoint ready: {outcome.result}"
@@ -92,6 +94,8 @@ def _follow():
         message = _apply(outcome)
         if outcome.state == st.FAILED:
             runtime.popup(message, title="Glimpse3D setup")
+        elif outcome.state == st.DONE:
+            runtime.session.state.notice = message  # the sidebar's info line
     runtime.redraw()
     return None if outcome is not None else FOLLOW_S
 
@@ -126,8 +130,7 @@ class GLIMPSE3D_OT_install_server(bpy.types.Operator):
             return install_server(root, env_dir, log, cancel=cancel, on_progress=on_progress,
                                   force_cpu=force_cpu, binary_path=binary_path)
 
-        return _run(self, st.INSTALL, work, lambda result: (
-            f"Server environment ready in {result.seconds:.0f} s: {result.python}"))
+        return _run(self, st.INSTALL, work)
 
 
 class GLIMPSE3D_OT_remove_server_env(bpy.types.Operator):
@@ -192,7 +195,7 @@ class GLIMPSE3D_OT_download_checkpoint(bpy.types.Operator):
             return fetch_checkpoint(python, dest, root, log, cancel=cancel, on_progress=on_progress,
                                     url=url, sha256=sha256, convert=convert)
 
-        return _run(self, st.DOWNLOAD, work, lambda path: f"Checkpoint ready: {path}")
+        return _run(self, st.DOWNLOAD, work)
 
 
 class GLIMPSE3D_OT_cancel_setup(bpy.types.Operator):
