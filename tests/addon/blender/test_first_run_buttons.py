@@ -66,3 +66,16 @@ def test_a_cancelled_install_leaves_no_environment_marked_usable(first_run):
     assert first_run["cancel"] == "Cancelled" and first_run["marker_after_cancel"] is None
     assert [idname for idname, _ in first_run["guide_after_cancel"]] == [INSTALL]
     assert first_run["guide_after_cancel"][0][1] == "Finish Installing Server"
+
+
+def test_the_sidebar_shows_a_running_task_with_cancel_and_a_failure_with_the_cpu_offer(first_run):
+    running = [tuple(item) for item in first_run["drawn_running"]]
+    assert ("progress", "Installing torch torch: 42%", 0.42) in running
+    assert ("label", "1.25 of 2.50 GB", "NONE") in running
+    assert ("operator", "glimpse3d.cancel_setup", "Cancel") in running
+    assert not [item for item in running if item[:2] == ("operator", INSTALL)]  # no steps meanwhile
+    assert first_run["cancel_op"] == ["FINISHED"]
+    assert ["label", "Installing torch: cancelled", "INFO"] in first_run["drawn_cancelled"]
+    failed = first_run["drawn_failed"]
+    assert ["label", "The package index for the CUDA build cannot be reached.", "ERROR"] in failed
+    assert ["operator", INSTALL, "Install the CPU Build"] in failed

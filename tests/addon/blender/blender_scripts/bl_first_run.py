@@ -1,16 +1,20 @@
 """Run in a fresh Python with bpy and an empty Blender user folder and data folder
 ($GLIMPSE_DATA_DIR): install and enable the zip, then press only the buttons that the sidebar's
 first-run guide draws (Install Server for real from the package index, then Try With Random
-Weights) and the panel's Generate Views. Then Install Server again (a repair), and a cancelled
-install. Prints 'RESULT {json}'.
+Weights) and the panel's Generate Views. Then Install Server again (a repair), Download
+Checkpoint from a host on 127.0.0.1, a cancelled install, and what the guide draws for a
+running, a cancelled and a failed setup task.
+Prints 'RESULT {json}'.
 
 usage: python bl_first_run.py EXTENSION_ZIP IMAGE_PNG
 """
+import hashlib
 import json
 import os
 import sys
 import threading
 import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import bpy
 
@@ -107,9 +111,6 @@ result["repair"] = {"outcome": list(bpy.ops.glimpse3d.install_server()),
                     "marker": env_installer.read_marker(env_dir) is not None}
 
 # -- Download Checkpoint through the operator, from a host on 127.0.0.1 (the file's sha256 as its ETag)
-import hashlib  # noqa: E402
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer  # noqa: E402
-
 served = user_data.data_dir() / "served"
 served.mkdir()
 (served / "model.ckpt").write_bytes(b"not really a checkpoint" * 1000)
@@ -132,4 +133,29 @@ except Exception as exc:
     result["cancel"] = type(exc).__name__
 result["marker_after_cancel"] = env_installer.read_marker(env_dir)
 result["guide_after_cancel"] = buttons(guide())
+# -- what the guide draws while a setup task runs, after Cancel, and after a failure that the CPU build fixes
+setup_ops = sys.modules[MODULE + ".blender.setup_ops"]
+setup_task = sys.modules[MODULE + ".core.setup_task"]
+
+
+def waiting(cancel, on_progress):
+    on_progress(setup_task.Progress("Installing torch", "torch", 42.0, "1.25 of 2.50 GB"))
+    cancel.wait(30)
+    raise sys.modules[MODULE + ".core.streamed_process"].Cancelled()
+
+
+def failing(cancel, on_progress):
+    raise env_installer.InstallError("The package index for the CUDA build cannot be reached.", offer_cpu=True)
+
+
+setup_ops.task.start(setup_task.INSTALL, waiting)
+result["drawn_running"] = guide()
+result["cancel_op"] = list(bpy.ops.glimpse3d.cancel_setup())
+while setup_ops.task.running:
+    time.sleep(0.05)
+setup_ops.task.take_finished()
+result["drawn_cancelled"] = guide()
+setup_ops.task.start(setup_task.INSTALL, failing, wait=True)
+result["drawn_failed"] = guide()
+
 print("RESULT " + json.dumps(result, default=str))
