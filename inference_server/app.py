@@ -19,7 +19,7 @@ import hmac
 import logging
 import time
 
-from fastapi import APIRouter, BackgroundTasks, FastAPI, Request
+from fastapi import APIRouter, BackgroundTasks, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -73,6 +73,7 @@ def create_app(pipeline, token: str, settings: ServerSettings = ServerSettings()
                   "`Authorization: Bearer <token>`; every error is `{\"error\": {\"code\", \"message\"}}`.",
                   openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan, redirect_slashes=False)
     app.state.server = server
+    app.openapi = _protocol_schema(app)
     router = _routes(server, app)
     app.include_router(router)
     app.state.routes = router.routes  # for the Allow header of a 405
@@ -82,6 +83,26 @@ def create_app(pipeline, token: str, settings: ServerSettings = ServerSettings()
 
 
 # ---- routes ---------------------------------------------------------------------------------------
+
+
+def _protocol_schema(app: FastAPI):
+    """app.openapi as the protocol is: errors are 400 (not FastAPI's 422) and need the token."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = generate()
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    operation["responses"].pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema["components"]["schemas"].pop(name, None)
+            schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+            schema["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
 
 
 def _routes(server: ServerApp, app: FastAPI) -> APIRouter:

@@ -13,7 +13,7 @@ from PIL import Image
 from . import protocol
 from .errors import InputError
 from .images import has_useful_alpha, normalize_mode
-from .params import check_value, python_keyword
+from .params import check_value
 
 MODEL_INPUT_SIZE = protocol.VIEW_SIZE
 NO_CROP = protocol.NO_CROP
