@@ -117,12 +117,13 @@ class EnvInstaller:
         with open(self.log_path, "a", encoding="utf-8") as self._log:
             self._note(f"== Install Server {time.strftime('%Y-%m-%d %H:%M:%S')}: {self.env_dir}, torch build "
                        f"{self.build.name} ({self.build.reason})")
+            previous = read_marker(self.env_dir) or {}
             try:
                 (self.env_dir / MARKER).unlink(missing_ok=True)  # not usable until this run completes
                 repaired = self._create_env()
                 self._update_pip()
                 index_url = self._check_index()
-                self._install_torch(index_url)
+                self._pip(self.torch_argv(index_url, previous.get("torch_build")), TORCH)
                 self._install_requirements()
                 torch_version = self._verify()
             except Cancelled:
@@ -193,11 +194,17 @@ class EnvInstaller:
             "Check the internet connection (or proxy) and press Install Server again, or set Torch Build "
             "to CPU to install the CPU build (slow generation) from your package index.", offer_cpu=True)
 
-    def _install_torch(self, index_url: str | None) -> None:
+    def torch_argv(self, index_url: str | None, previous_build: str | None) -> list:
+        """pip's command for torch. Another build than the last complete install's (the CPU build
+        chosen instead of CUDA, a newer driver) has the same version number, which pip would take
+        as satisfied: then torch is installed again."""
         argv = [self.python, *PIP_ARGS, "--progress-bar", self.progress_bar, self.build.requirement]
         if index_url:
             argv += ["--index-url", index_url]
-        self._pip(argv, TORCH)
+        if previous_build and previous_build != self.build.name:
+            self._note(f"switching torch from the {previous_build} build to {self.build.name}")
+            argv += ["--force-reinstall", "--no-deps"]
+        return argv
 
     def _install_requirements(self) -> None:
         requirements, _ = split_requirements(self._shipped(REQUIREMENTS_FILE).read_text(encoding="utf-8"))

@@ -111,7 +111,19 @@ def test_an_unreachable_gpu_index_stops_and_offers_the_cpu_build(tmp_path, repo_
     assert "Torch Build to CPU" in str(info.value) and read_marker(tmp_path / "env") is None
 
 
-def test_the_task_reports_a_failure_with_the_cpu_offer(tmp_path):
+def test_a_repair_with_another_torch_build_installs_torch_again(tmp_path, repo_root):
+    installer = _installer(tmp_path, threading.Event(), lambda progress: None, repo_root)  # build "default"
+    with open(tmp_path / "log.txt", "w") as installer._log:
+        kept = installer.torch_argv(None, "default")
+        unknown = installer.torch_argv(None, None)  # no complete install before
+        switched = installer.torch_argv("https://download.pytorch.org/whl/cu128", "cpu")
+    assert kept == unknown and kept[-1] == "torch==2.13.0" and "--force-reinstall" not in kept
+    assert switched[-5:] == ["torch==2.13.0", "--index-url", "https://download.pytorch.org/whl/cu128",
+                             "--force-reinstall", "--no-deps"]
+    assert "switching torch from the cpu build to default" in (tmp_path / "log.txt").read_text()
+
+
+def test_the_task_reports_a_failure_with_the_cpu_offer():
     task = st.SetupTask()
 
     def work(cancel, on_progress):
