@@ -7,7 +7,7 @@ import textwrap
 from ..core import setup_task as st
 from ..core import user_data
 from ..core.cpu_estimate import cpu_estimate_text, runs_on_cpu
-from ..core.first_run import checkpoint_found, next_steps
+from ..core.first_run import checkpoint_found, next_steps, python_lacking
 from ..core.panel_state import BUSY, READY
 from ..core.server_settings import LOCAL
 from . import runtime, setup_ops
@@ -56,7 +56,8 @@ def draw(layout, context) -> None:
         found = checkpoint_found(settings.checkpoint, [os.environ.get(CHECKPOINT_ENV, ""), *default_locations(),
                                                        user_data.checkpoints_dir() / "syncdreamer-pretrain.ckpt"])
         steps = next_steps(python=settings.python, env_python=env_python, env_complete=marker is not None,
-                           checkpoint_found=found, random_weights=settings.uses_random_weights)
+                           checkpoint_found=found, random_weights=settings.uses_random_weights,
+                           python_unusable=python_lacking(runtime.session.setup_report))
         if steps:
             box = layout.box()
             box.label(text="Set up", icon="TOOL_SETTINGS")

@@ -1,8 +1,8 @@
 """The first-run guide's next step, and the CPU time said before a run (no bpy)."""
 from glimpse_syncdreamer_addon.core.cpu_estimate import cpu_estimate_text, cpu_seconds, runs_on_cpu
 from glimpse_syncdreamer_addon.core.first_run import (DOWNLOAD_CHECKPOINT, INSTALL_SERVER, RANDOM_WEIGHTS,
-                                                      checkpoint_found, next_steps)
-from glimpse_syncdreamer_addon.core.setup_check import OK, WARNING, CheckItem
+                                                      checkpoint_found, next_steps, python_lacking)
+from glimpse_syncdreamer_addon.core.setup_check import MISSING, OK, WARNING, CheckItem
 
 ENV = "/data/glimpse3d/server-env/bin/python"
 
@@ -27,8 +27,20 @@ def test_once_installed_only_the_checkpoint_is_left_and_random_weights_ends_the_
     assert ops(python=ENV, env_complete=True, checkpoint_found=True) == []
 
 
-def test_a_python_of_the_users_own_is_left_alone():
+def test_a_python_of_the_users_own_is_left_alone_until_check_setup_finds_it_lacking():
     assert ops(python="/usr/bin/python3", checkpoint_found=True) == []
+    assert ops(python="/usr/bin/python3", checkpoint_found=True, python_unusable=True) == [INSTALL_SERVER]
+    repair = next_steps(python=ENV, env_python=ENV, env_complete=True, checkpoint_found=True, random_weights=False,
+                        python_unusable=True)
+    assert [step.text for step in repair] == ["Repair Server"]
+
+
+def test_python_lacking_reads_check_setup_but_not_the_checkpoint_or_output_folder():
+    no_torch = CheckItem(MISSING, "torch", "cannot be imported (ModuleNotFoundError)")
+    no_checkpoint = CheckItem(MISSING, "checkpoint", "not set")
+    assert python_lacking([CheckItem(OK, "server Python", "/usr/bin/python3"), no_torch])
+    assert not python_lacking([no_checkpoint, CheckItem(MISSING, "output folder", "not writable")])
+    assert not python_lacking(None)
 
 
 def test_checkpoint_found_from_the_preference_or_the_servers_places(tmp_path):
