@@ -8,13 +8,14 @@ tested in plain Python without pulling in Blender.
 
 
 def _parts():
-    from .blender import import_op, menus, mesh_op, operators, panel, prefs, preview, props, queue_ops, runtime
+    from .blender import (import_op, menus, mesh_op, operators, panel, prefs, preview, props, queue_ops, runtime,
+                          setup_ops)
 
     # Registration order: settings types first, then what uses them; unregister reverses it.
-    classes = (*prefs.classes, *props.classes, *operators.classes, *import_op.classes, *panel.classes,
-               *queue_ops.classes, *mesh_op.classes)
+    classes = (*prefs.classes, *props.classes, *operators.classes, *import_op.classes, *setup_ops.classes,
+               *panel.classes, *queue_ops.classes, *mesh_op.classes)
     # Modules with their own register()/unregister(), in registration order.
-    modules = (props, preview, menus, mesh_op, runtime)
+    modules = (props, preview, menus, mesh_op, runtime, setup_ops)
     return classes, modules
 
 

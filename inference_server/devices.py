@@ -43,7 +43,9 @@ def resolve_device(spec: str = "auto") -> torch.device:
 
 def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
     """auto: float16 on CUDA (about eight times closer to float32 than bfloat16, as fast on tensor
-    cores; the service falls back to bfloat16 if it overflows); float32 elsewhere."""
+    cores; the service falls back to bfloat16 if it overflows); float32 elsewhere. On Apple's GPU
+    (MPS) too: the overflow fallback needs bfloat16, which MPS has only from macOS 14, and float32
+    keeps the reference's numerics; float16 is a choice (--precision float16) for small Macs."""
     spec = (spec or "auto").strip().lower()
     if spec not in PRECISIONS:
         raise SetupError(f"unknown precision {spec!r}; use one of {', '.join(PRECISIONS)}", code="bad_precision")
@@ -57,12 +59,21 @@ def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
 # Below this much GPU memory the low-memory mode is on unless asked otherwise (the fast path
 # with sixteen views per call wants about 6 GB).
 LOW_MEMORY_BELOW_GIB = 8.0
+# Apple's GPU shares the Mac's memory with macOS and Blender; torch says how much it should use
+# (the recommended working set, about two thirds of it). The float32 default needs about 6.8 GB
+# (ldm.memory_estimate: 5.4 GB of weights, 1.4 GB for a 16-view step), 5.6 GB in low-memory mode;
+# below 12 GiB of working set (Macs with 16 GB or less) the low-memory mode is on.
+MPS_LOW_MEMORY_BELOW_GIB = 12.0
 
 
 def resolve_low_memory(spec, device: torch.device) -> bool:
-    """None = auto: on for a CUDA GPU with less than LOW_MEMORY_BELOW_GIB of memory; else as given."""
+    """None = auto: on for a CUDA GPU with less than LOW_MEMORY_BELOW_GIB of memory, and for
+    Apple's GPU with a working set under MPS_LOW_MEMORY_BELOW_GIB; else as given."""
     if spec is not None:
         return bool(spec)
+    if device.type == "mps":
+        working_set = _mps_working_set()
+        return working_set is not None and working_set < MPS_LOW_MEMORY_BELOW_GIB * 1024 ** 3
     if device.type != "cuda":
         return False
     return torch.cuda.get_device_properties(device).total_memory < LOW_MEMORY_BELOW_GIB * 1024 ** 3
@@ -80,11 +91,19 @@ def configure_math(device: torch.device, dtype: torch.dtype):
 
 
 def gpu_memory(device: torch.device):
-    """Memory of the CUDA GPU in MiB (None on other devices)."""
+    """Memory of the CUDA GPU or of Apple's GPU (its working set) in MiB; None on the CPU."""
+    mib = 1024 * 1024
+    if device.type == "mps":
+        working_set = _mps_working_set()
+        if working_set is None:
+            return None
+        driver = torch.mps.driver_allocated_memory()
+        return {"device_name": "Apple GPU (MPS)", "total_mb": round(working_set / mib),
+                "free_mb": round(max(working_set - driver, 0) / mib),
+                "allocated_mb": round(torch.mps.current_allocated_memory() / mib), "reserved_mb": round(driver / mib)}
     if device.type != "cuda" or not torch.cuda.is_available():
         return None
     free, total = torch.cuda.mem_get_info(device)
-    mib = 1024 * 1024
     return {
         "device_name": torch.cuda.get_device_name(device),
         "total_mb": round(total / mib),
@@ -106,6 +125,14 @@ def is_out_of_memory(exc: BaseException) -> bool:
     if oom is not None and isinstance(exc, oom):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def _mps_working_set():
+    """Bytes torch recommends Apple's GPU use (None without MPS or in torch before 2.5)."""
+    mps = getattr(torch, "mps", None)
+    if not _mps_available() or not hasattr(mps, "recommended_max_memory"):
+        return None
+    return mps.recommended_max_memory()
 
 
 def _mps_available() -> bool:

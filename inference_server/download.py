@@ -5,18 +5,23 @@ there with an HTTP Range request (on the next try or the next run), and the file
 name only once its size and sha256 are right. The expected sha256 is `--sha256`, else the one
 Hugging Face announces for LFS files (`X-Linked-Etag`, on the redirect to the storage host, or
 an `ETag` that is a bare sha256).
+
+With GLIMPSE_PROGRESS_LINES=1 in the environment (the add-on's Download Checkpoint sets it), the
+progress bar is replaced by machine-readable lines on stderr, `GLIMPSE_DOWNLOAD {json}`:
+{"bytes": n, "total": n or null} as the file grows, {"phase": "checksum"} before the sha256 check,
+{"phase": "saved", "path": ...} at the end.
 """
 import hashlib
 import http.client
+import json
 import os
 import re
 import socket
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-
-from tqdm import tqdm
 
 from .checkpoints import CHECKPOINT_STEM, default_download_path, project_root
 from .errors import SetupError
@@ -26,6 +31,9 @@ DEFAULT_URL = "https://huggingface.co/camenduru/SyncDreamer/resolve/main/syncdre
 CHUNK_BYTES = 1 << 20
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+PROGRESS_LINES_ENV = "GLIMPSE_PROGRESS_LINES"
+PROGRESS_MARK = "GLIMPSE_DOWNLOAD "
+PROGRESS_INTERVAL_S = 0.25  # between two byte-count lines
 
 
 class _Interrupted(Exception):
@@ -113,6 +121,7 @@ def download_checkpoint(url: str = DEFAULT_URL, dest=None, sha256: str = None, *
                          "file was deleted. Run the command again.")
     if expected_sha:
         _say("Checking the sha256 ...")
+        _progress_line({"phase": "checksum"})
         actual = _file_sha256(part)
         if actual != expected_sha:
             part.unlink()
@@ -124,6 +133,7 @@ def download_checkpoint(url: str = DEFAULT_URL, dest=None, sha256: str = None, *
         _say("No checksum known for this file (pass --sha256 to check one); kept it unchecked.")
     os.replace(part, dest)
     _say(f"Saved {dest}")
+    _progress_line({"phase": "saved", "path": str(dest)})
     return dest
 
 
@@ -185,8 +195,35 @@ def _total_size(response, offset: int):
 
 
 def _progress_bar(total, initial, enabled):
+    if os.environ.get(PROGRESS_LINES_ENV) == "1":
+        return _ProgressLines(total, initial)
+    from tqdm import tqdm  # imported here: the add-on imports this module for PROGRESS_MARK
+
     return tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024,
                 desc="download", file=sys.stderr, disable=not enabled)
+
+
+class _ProgressLines:
+    """tqdm's update/close, printing `GLIMPSE_DOWNLOAD {"bytes", "total"}` lines for a program."""
+
+    def __init__(self, total, initial):
+        self.total, self.done, self.last = total, initial, 0.0
+        _progress_line({"bytes": self.done, "total": self.total})
+
+    def update(self, count: int):
+        self.done += count
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_INTERVAL_S:
+            self.last = now
+            _progress_line({"bytes": self.done, "total": self.total})
+
+    def close(self):
+        _progress_line({"bytes": self.done, "total": self.total})
+
+
+def _progress_line(fields: dict):
+    if os.environ.get(PROGRESS_LINES_ENV) == "1":
+        print(PROGRESS_MARK + json.dumps(fields), file=sys.stderr, flush=True)
 
 
 def _file_sha256(path: Path) -> str:

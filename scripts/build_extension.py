@@ -25,6 +25,8 @@ MANIFEST_NAME = "blender_manifest.toml"
 ADDON_DIR = "glimpse_syncdreamer_addon"
 # Folders copied as they are, so the server runs from the installed extension.
 BUNDLED_DIRS = ("inference_server", "ldm", "configs")
+# What Install Server installs into the server's environment (one list, read by the installer).
+BUNDLED_FILES = ("requirements-server.txt", "constraints.txt")
 
 # Never ship caches, editor litter or model weights (a user chooses the checkpoint).
 SKIPPED_DIR_NAMES = {"__pycache__", ".pytest_cache", ".mypy_cache", ".git", "tests"}
@@ -57,6 +59,7 @@ def _is_shipped(path: Path) -> bool:
 def collect_files(repo_root: Path = REPO_ROOT) -> list[tuple[Path, str]]:
     """(source file, name inside the zip) for everything the extension ships, sorted by name."""
     entries: dict[str, Path] = {MANIFEST_NAME: repo_root / MANIFEST_NAME}
+    entries.update({name: repo_root / name for name in BUNDLED_FILES})
     roots = [(repo_root / ADDON_DIR, "")] + [(repo_root / d, d + "/") for d in BUNDLED_DIRS]
     for source_root, prefix in roots:
         if not source_root.is_dir():

@@ -7,7 +7,7 @@ import bpy
 
 from ..core import panel_state as ps
 from ..core.server_settings import LOCAL
-from . import preview, runtime
+from . import first_run, preview, runtime
 from .prefs import ADDON_PACKAGE, addon_prefs
 
 STATE_ICONS = {ps.STOPPED: "RADIOBUT_OFF", ps.STARTING: "SORTTIME", ps.READY: "RADIOBUT_ON",
@@ -115,6 +115,7 @@ class GLIMPSE3D_PT_main(_SidebarPanel, bpy.types.Panel):
         state = runtime.session.state
         settings = context.scene.glimpse3d
         _draw_server(layout, context, state)
+        first_run.draw(layout, context)  # setup steps as buttons, install/download progress, CPU time
         _draw_input(layout, context, settings)
         layout.prop(settings, "background")
         _draw_generate(layout, context, state)

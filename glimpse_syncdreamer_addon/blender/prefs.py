@@ -28,8 +28,8 @@ class GLIMPSE3D_AddonPreferences(bpy.types.AddonPreferences):
     )
     python_path: StringProperty(
         name="Server Python",
-        description="The Python interpreter (3.10+, with torch) that runs the server, e.g. the "
-        "python of a virtual environment. Empty: $GLIMPSE_SERVER_PYTHON",
+        description="The Python interpreter (3.10+, with torch) that runs the server: Install Server "
+        "sets it, or choose the python of an environment of your own. Empty: $GLIMPSE_SERVER_PYTHON",
         subtype="FILE_PATH",
     )
     checkpoint_path: StringProperty(
@@ -61,7 +61,8 @@ class GLIMPSE3D_AddonPreferences(bpy.types.AddonPreferences):
         name="Low GPU Memory",
         description="For GPUs with 8 GB or less: the local server keeps CLIP and the VAE in main "
         "memory between uses and, with Views per Batch automatic, computes four views at a time. "
-        "Slower, needs less GPU memory. A remote server has its own --low-memory option",
+        "Slower, needs less GPU memory. Off here, the server still turns it on by itself for GPUs under "
+        "8 GB and Macs with 16 GB or less. A remote server has its own --low-memory option",
         default=False,
     )
     extra_args: StringProperty(
@@ -101,6 +102,22 @@ class GLIMPSE3D_AddonPreferences(bpy.types.AddonPreferences):
         "(0: keep it loaded)",
         default=10, min=0, soft_max=120,
     )
+    torch_build: EnumProperty(
+        name="Torch Build",
+        description="Which torch Install Server installs",
+        items=(
+            ("AUTO", "Auto", "The build for this machine's GPU: CUDA from the NVIDIA driver's version, ROCm for "
+             "an AMD GPU on Linux, the standard build (Apple GPU) on Apple silicon, else the CPU build"),
+            ("CPU", "CPU", "The CPU build whatever the GPU (smaller; generation is slow)"),
+        ),
+        default="AUTO",
+    )
+    convert_to_safetensors: BoolProperty(
+        name="Convert to .safetensors",
+        description="After Download Checkpoint, convert it to .safetensors (loads faster and without "
+        "pickle; takes another 5 GB of disk) and use that",
+        default=False,
+    )
     start_timeout_s: IntProperty(
         name="Start Timeout",
         description="Seconds to wait for the local server to be ready before giving up",
@@ -112,6 +129,9 @@ class GLIMPSE3D_AddonPreferences(bpy.types.AddonPreferences):
         layout.use_property_split = True
         layout.prop(self, "server_mode", expand=True)
         if self.server_mode == ss.LOCAL:
+            from . import first_run  # it imports this module
+
+            first_run.draw_setup(layout, context, self)
             col = layout.column()
             col.prop(self, "python_path")
             if not self.python_path and os.environ.get(ss.ENV_PYTHON):

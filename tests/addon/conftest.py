@@ -160,3 +160,10 @@ def _run_bpy_script(script_name: str, tmp_path: Path, *args, env_extra=None, tim
     found = json.loads(lines[-1][len("RESULT "):])
     found["_stdout"] = result.stdout
     return found
+
+
+@pytest.fixture(scope="session")
+def run_bpy_script_once(tmp_path_factory):
+    """run_bpy_script for session-scoped fixtures (a slow setup shared by several tests)."""
+    return lambda script_name, *args, **kwargs: _run_bpy_script(script_name, tmp_path_factory.mktemp("bpy"),
+                                                                *args, **kwargs)

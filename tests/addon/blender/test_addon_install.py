@@ -3,8 +3,9 @@ folder): install through Blender's extension install, enable, operators/panels/m
 panels and preferences draw with valid UILayout calls, background-mode errors say what to do,
 and disabling leaves nothing of ours registered."""
 
-OPERATORS = ["build_proxy_mesh", "cancel", "check_setup", "generate_views", "import_views", "new_seed", "preview_input",
-             "queue_add", "queue_cancel_all", "queue_clear", "queue_start", "start_server", "stop_server",
+OPERATORS = ["build_proxy_mesh", "cancel", "cancel_setup", "check_setup", "download_checkpoint", "generate_views",
+             "import_views", "install_server", "new_seed", "preview_input", "queue_add", "queue_cancel_all",
+             "queue_clear", "queue_start", "remove_server_env", "start_server", "stop_server", "try_random_weights",
              "unload_model"]
 NOTHING = {"operators": [], "types": [], "scene_settings": False, "add_image_menu": [], "import_menu": [],
            "timers": []}
