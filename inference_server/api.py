@@ -5,9 +5,14 @@
 
 One service (and so one loaded model) is kept between calls; `cleanup()` frees it.
 """
+import os
 import threading
+from pathlib import Path
 
+from .params import parse_params, python_keyword
+from .pipeline import GenerationRequest, Pipeline, check_request
 from .progress import TerminalProgress
+from .protocol import SET_FILES
 from .service import SyncDreamerService
 
 _lock = threading.Lock()
@@ -50,17 +55,23 @@ def generate_multiview(image_path, output_dir, elevation=30.0, crop_size=200, cf
 
     One sample is written to `output_dir` itself, several to `output_dir/sample_<k>` (each a
     complete view-set folder: view_00.png .. view_15.png, input.png, grid.png, cameras.json,
-    transforms.json). `progress` shows a bar on stderr. batch_views 0 lets the service choose;
-    low_memory None turns it on for GPUs under 8 GB.
+    transforms.json), all at once when every set is complete. `progress` shows a bar on
+    stderr. batch_views 0 lets the service choose; low_memory None turns it on for GPUs under
+    8 GB. The parameters, the image and the folder are checked before the model loads.
     """
+    params = parse_params({"elevation": elevation, "crop_size": crop_size, "cfg_scale": cfg_scale, "seed": seed,
+                           "steps": steps, "samples": samples, "batch_views": batch_views,
+                           "background": background, "use_posterior_mean": use_posterior_mean},
+                          spell=python_keyword)
+    input_name = Path(image_path).name if isinstance(image_path, (str, os.PathLike)) else "input.png"
+    request = GenerationRequest(image=image_path, output=Path(output_dir), params=params, input_name=input_name,
+                                overwrite=overwrite)
+    check_request(request, overwrite_hint="pass overwrite=True")
     service = get_service(checkpoint=checkpoint, device=device, precision=precision,
                           random_weights=random_weights, low_memory=low_memory)
     bar = TerminalProgress(enabled=progress)
     try:
-        return service.generate_and_save(image_path, output_dir, elevation=elevation, cfg_scale=cfg_scale,
-                                         sample_steps=steps, batch_view_num=batch_views, sample_num=samples,
-                                         seed=seed, crop_size=crop_size, background=background,
-                                         use_posterior_mean=use_posterior_mean, overwrite=overwrite,
-                                         on_progress=bar)
+        folders = Pipeline(service).run(request, progress=bar)
     finally:
         bar.close()
+    return [str(folder / name) for folder in folders for name in SET_FILES]

@@ -34,7 +34,7 @@ from ldm.schedule import ddim_timesteps
 from . import devices
 from .checkpoints import configs_dir
 from .errors import SetupError
-from .http_server import READY_PREFIX
+from .protocol import READY_PREFIX
 from .images import load_image
 from .preprocess import preprocess_for_syncdreamer, to_model_input
 from .service import FULL_CONFIG, SyncDreamerService, build_random_model

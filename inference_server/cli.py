@@ -9,11 +9,12 @@ import secrets
 import sys
 from pathlib import Path
 
+from . import protocol
 from .errors import InputError, SetupError
-from .progress import WRITING, ProgressEvent, TerminalProgress
+from .progress import TerminalProgress
 from .version import __version__
 
-TOKEN_ENV = "GLIMPSE_SERVER_TOKEN"
+TOKEN_ENV = protocol.TOKEN_ENV
 EXIT_INPUT = 2  # the person's input (an image, a parameter, an existing folder)
 EXIT_SETUP = 3  # this machine (no checkpoint, no GPU, no network)
 
@@ -37,9 +38,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--output-root", type=Path, default=None, metavar="DIR",
                        help="where job outputs go when a job names no output_dir "
                             "(default ~/.cache/glimpse3d/outputs)")
-    serve.add_argument("--max-body-mb", type=float, default=64.0, metavar="MB",
-                       help="largest request body accepted (default 64)")
-    serve.add_argument("--verbose", action="store_true", help="log every request")
+    serve.add_argument("--max-body-mb", type=float, default=protocol.DEFAULT_MAX_BODY_MB, metavar="MB",
+                       help=f"largest request body accepted (default {protocol.DEFAULT_MAX_BODY_MB:g}; image files "
+                            "may be about 3/4 of it, as base64 makes them 4/3 larger)")
+    serve.add_argument("--max-queue", type=int, default=protocol.DEFAULT_MAX_QUEUE, metavar="N",
+                       help=f"jobs that may wait; beyond them a job is answered 429 with Retry-After "
+                            f"(default {protocol.DEFAULT_MAX_QUEUE})")
+    serve.add_argument("--preview-concurrency", type=int, default=protocol.DEFAULT_PREVIEW_CONCURRENCY,
+                       metavar="N", help="images decoded at once for previews and job checks (default "
+                                         f"{protocol.DEFAULT_PREVIEW_CONCURRENCY})")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="also answer requests addressed to this host name (repeatable; '*' any). By default "
+                            "only the address the server listens on, against DNS rebinding")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="accept requests from this web page origin, e.g. http://localhost:3000 "
+                            "(repeatable; '*' any). By default requests from browsers are refused")
+    serve.add_argument("--parent-pid", type=int, default=None, metavar="PID",
+                       help="exit within a few seconds once the process PID has ended (the add-on passes "
+                            "Blender's)")
+    serve.add_argument("--exit-with-stdin", action="store_true",
+                       help="exit when stdin is closed (for a parent that holds a pipe to it)")
+    serve.add_argument("--verbose", action="store_true", help="log every request, not only refused ones")
     _add_model_options(serve)
 
     generate = commands.add_parser("generate", help="generate the sixteen views of one image",
@@ -154,9 +173,6 @@ def main(argv=None) -> int:
     except InputError as exc:
         _error(exc.message)
         return EXIT_INPUT
-    except FileExistsError as exc:
-        _error(f"{exc}. Pass --overwrite to replace a view set, or choose another -o folder.")
-        return EXIT_INPUT
     except SetupError as exc:
         _error(exc.message)
         return EXIT_SETUP
@@ -182,68 +198,66 @@ def _service(args):
 
 
 def run_generate(args) -> int:
-    from .images import load_image
-    from .layout import sample_folders
-    from .params import parse_params
+    from .params import cli_flag, parse_params
+    from .pipeline import GenerationRequest, Pipeline, check_request
 
     given = {"elevation": args.elevation, "crop_size": args.crop_size, "cfg_scale": args.cfg_scale,
              "steps": args.steps, "seed": args.seed, "samples": args.samples, "batch_views": args.batch_views,
              "background": args.background, "use_posterior_mean": args.use_posterior_mean}
-    params = parse_params({name: value for name, value in given.items() if value is not None})
-    image = load_image(args.input)  # refuse a bad image before loading the model
-    folders = sample_folders(args.output, params.samples)
-    if not args.overwrite:
-        for folder in folders:
-            if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-                raise InputError(f"{folder} already exists and is not empty; pass --overwrite to replace "
-                                 "the view set in it, or choose another -o folder", code="output_exists")
+    params = parse_params({name: value for name, value in given.items() if value is not None}, spell=cli_flag)
+    request = GenerationRequest(image=args.input, output=args.output, params=params, input_name=args.input.name,
+                                overwrite=args.overwrite)
+    # refuse a bad image or an occupied folder before loading the model
+    check_request(request, overwrite_hint="pass --overwrite")
     service = _service(args)
     progress = TerminalProgress(enabled=not args.quiet)
     try:
-        result = service.run(image, params, on_progress=progress)
-        progress(ProgressEvent(WRITING))
-        written = service.write_sets(result, folders, input_file=args.input.name, overwrite=args.overwrite)
+        folders = Pipeline(service).run(request, progress=progress)
     finally:
         progress.close()
     for note in params.warnings():
         print(f"note: {note}", file=sys.stderr)
-    for folder, _ in written:
+    for folder in folders:
         print(folder, flush=True)
     return 0
 
 
 def run_serve(args) -> int:
     from .checkpoints import cache_dir
-    from .http_server import serve
-    from .server_app import ServerApp, is_loopback
+    from .pipeline import Pipeline
+    from .serve import serve
+    from .server_app import ServerSettings, is_loopback
 
-    token = os.environ.get(TOKEN_ENV, "").strip()
+    if args.max_queue < 1 or args.preview_concurrency < 1 or args.max_body_mb <= 0:
+        raise InputError("--max-queue and --preview-concurrency must be at least 1, --max-body-mb above 0",
+                         code=protocol.ErrorCode.BAD_PARAMETER)
+    token = os.environ.get(protocol.TOKEN_ENV, "").strip()
     if not token:
         token = secrets.token_urlsafe(24)
-        print(f"glimpse: {TOKEN_ENV} is not set; this server's token is: {token}", file=sys.stderr, flush=True)
+        print(f"glimpse: {protocol.TOKEN_ENV} is not set; this server's token is: {token}", file=sys.stderr,
+              flush=True)
     if not is_loopback(args.host):
         print(f"WARNING: listening on {args.host}: other machines can reach this server; anyone with the "
               "token can run jobs on this GPU. output_dir is refused; files are served over HTTP only.",
               file=sys.stderr, flush=True)
     service = _service(args)
-    output_root = args.output_root or cache_dir() / "outputs"
-    app = ServerApp(service, output_root, host=args.host, idle_unload_s=args.idle_unload)
+    settings = ServerSettings(host=args.host, output_root=args.output_root or cache_dir() / "outputs",
+                              idle_unload_s=args.idle_unload, max_body_bytes=int(args.max_body_mb * protocol.MIB),
+                              max_queue=args.max_queue, preview_concurrency=args.preview_concurrency,
+                              allowed_hosts=tuple(args.allow_host), allowed_origins=tuple(args.allow_origin))
     if args.preload:
         print("glimpse: loading the model ...", file=sys.stderr, flush=True)
         service.load_model()
 
     def announce(port, url):
-        from .http_server import ready_line
-
-        print(ready_line(port, url, os.getpid()), flush=True)
         info = service.info()
         mode = "low-memory mode, " if info["low_memory"] else ""
         print(f"glimpse: serving on {url} (device {info['device']}, precision {info['precision']}, "
               f"{mode}{info['auto_batch_views']} views per UNet call by default); outputs in "
-              f"{app.output_root}", file=sys.stderr, flush=True)
+              f"{Path(settings.output_root).expanduser().resolve()}", file=sys.stderr, flush=True)
 
-    return serve(app, args.host, args.port, token, max_body_bytes=int(args.max_body_mb * 1024 * 1024),
-                 verbose=args.verbose, on_ready=announce)
+    return serve(Pipeline(service), token, settings, args.port, verbose=args.verbose, parent_pid=args.parent_pid,
+                 exit_with_stdin=args.exit_with_stdin, on_ready=announce)
 
 
 def run_download(args) -> int:

@@ -1,41 +1,43 @@
-"""Jobs: their records, a first-in-first-out queue and the one worker thread that runs them.
+"""Jobs: their records, a bounded first-in-first-out queue and the one worker thread that runs them.
 
-One job runs at a time (the GPU holds one model and one batch); the others wait in order.
-What a job does is up to the `runner` given to `JobManager` (service_runner.py in the server,
-a fake one in tests), so this module knows no torch, no images and no HTTP.
+`JobStore` is what the HTTP app needs of a job store; `JobManager` is the in-process one
+(a Ray actor can stand in for it on a cluster). One job runs at a time (the GPU holds one
+model and one batch); the others wait in order, at most `max_queue` of them.
+What a job does is up to the `runner` given to `JobManager` (server_app.py runs the pipeline,
+tests a fake one), so this module knows no torch, no images and no HTTP.
 
 A runner is `runner(job, context) -> [JobOutput, ...]`. It reports through
 `context.report(ProgressEvent(...))`, which returns True once someone asked to cancel; it then
 raises `GenerationCancelled` (or any exception: the job fails with that exception's message).
 """
+import abc
 import collections
 import datetime
-import sys
+import logging
 import threading
 import time
-import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .progress import (
+from .protocol import (
+    CANCELLED,
     DECODING,
+    DEFAULT_MAX_QUEUE,
+    DONE,
+    FAILED,
+    FINAL_STATES,
     LOADING_MODEL,
     PREPARING,
+    QUEUED,
+    RETRY_AFTER_S,
     SAMPLING,
     WRITING,
-    EtaClock,
-    GenerationCancelled,
-    ProgressEvent,
+    ErrorCode,
 )
+from .progress import EtaClock, GenerationCancelled, ProgressEvent
 
-QUEUED = "queued"
-DONE = "done"
-FAILED = "failed"
-CANCELLED = "cancelled"
-RUNNING_STATES = (PREPARING, LOADING_MODEL, SAMPLING, DECODING, WRITING)
-FINAL_STATES = (DONE, FAILED, CANCELLED)
-ALL_STATES = (QUEUED, *RUNNING_STATES, *FINAL_STATES)
+log = logging.getLogger("glimpse")
 
 # Share of the overall progress at the start of each phase; sampling dominates the run time.
 _PHASE_SPAN = {
@@ -50,7 +52,17 @@ _PHASE_SPAN = {
 class ShuttingDown(RuntimeError):
     """A job was submitted after shutdown began."""
 
-    code = "shutting_down"
+    code = ErrorCode.SHUTTING_DOWN
+
+
+class QueueFull(RuntimeError):
+    """The queue holds `max_queue` jobs already; try again after `retry_after_s`."""
+
+    code = ErrorCode.QUEUE_FULL
+
+    def __init__(self, message: str, retry_after_s: int = RETRY_AFTER_S):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 def new_job_id() -> str:
@@ -126,7 +138,7 @@ def describe_failure(exc: BaseException) -> dict:
     if isinstance(code, str) and code:
         return {"code": code, "message": str(exc)}
     return {
-        "code": "internal_error",
+        "code": ErrorCode.INTERNAL_ERROR,
         "message": f"{type(exc).__name__}: {exc}. This is a bug or an unexpected setup problem; "
         "the server log has the details.",
     }
@@ -159,11 +171,51 @@ class JobContext:
         return self.cancel_requested
 
 
-class JobManager:
-    """Queue + one worker thread. Every public method returns JSON-ready snapshots."""
+class JobStore(abc.ABC):
+    """What the HTTP app needs of a job store. Every method returns JSON-ready snapshots
+    (dicts as in schemas.Job) or JobOutput lists, so a store in another process fits too."""
 
-    def __init__(self, runner, *, idle_seconds: float = 0.0, on_idle=None, keep_finished: int = 200):
+    @abc.abstractmethod
+    def start(self): ...
+
+    @abc.abstractmethod
+    def shutdown(self, timeout: float = 30.0) -> bool: ...
+
+    @abc.abstractmethod
+    def note_activity(self): ...
+
+    @abc.abstractmethod
+    def submit(self, payload, params: dict, *, job_id: str = None, total_steps: int = 0, warnings=()) -> dict:
+        """Queue a job; QueueFull when the queue is full, ShuttingDown after shutdown began."""
+
+    @abc.abstractmethod
+    def get(self, job_id: str): ...
+
+    @abc.abstractmethod
+    def list(self) -> list: ...
+
+    @abc.abstractmethod
+    def cancel(self, job_id: str): ...
+
+    @abc.abstractmethod
+    def outputs(self, job_id: str): ...
+
+    @property
+    @abc.abstractmethod
+    def queue_length(self) -> int: ...
+
+    @property
+    @abc.abstractmethod
+    def busy(self) -> bool: ...
+
+
+class JobManager(JobStore):
+    """The in-process job store: queue + one worker thread."""
+
+    def __init__(self, runner, *, idle_seconds: float = 0.0, on_idle=None, keep_finished: int = 200,
+                 max_queue: int = DEFAULT_MAX_QUEUE):
         self._runner = runner
+        self._max_queue = int(max_queue)
         self._idle_seconds = float(idle_seconds or 0.0)
         self._on_idle = on_idle
         self._keep_finished = keep_finished
@@ -209,6 +261,9 @@ class JobManager:
         with self._lock:
             if self._stopping:
                 raise ShuttingDown("the server is shutting down and takes no new jobs")
+            if len(self._queue) >= self._max_queue:
+                raise QueueFull(f"{len(self._queue)} jobs are waiting already, the most this server queues "
+                                f"(serve --max-queue); try again in a moment")
             job = Job(id=job_id or new_job_id(), params=dict(params), payload=payload,
                       total_steps=int(total_steps), warnings=list(warnings))
             self._jobs[job.id] = job
@@ -301,7 +356,7 @@ class JobManager:
             try:
                 self._on_idle()
             except Exception as exc:  # an idle unload must never stop the worker
-                print(f"glimpse: idle action failed: {exc}", file=sys.stderr, flush=True)
+                log.error("idle action failed: %s", exc)
 
     def _run(self, job: Job):
         context = JobContext(self, job)
@@ -313,8 +368,10 @@ class JobManager:
                 self._finish(job, CANCELLED, "cancelled; no output was kept")
         except Exception as exc:  # a failed job must leave the worker ready for the next
             error = describe_failure(exc)
-            if error["code"] == "internal_error":
-                traceback.print_exc()
+            if error["code"] == ErrorCode.INTERNAL_ERROR:
+                log.exception("job %s failed", job.id)
+            else:
+                log.info("job %s failed: %s", job.id, error["message"])
             with self._lock:
                 job.error = error
                 self._finish(job, FAILED, error["message"])

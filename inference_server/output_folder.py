@@ -1,34 +1,36 @@
 """The output folder: one complete set of sixteen views with its cameras (docs/contracts.md §2).
 
-A set is written into a hidden sibling folder `.<name>.partial-<random>` and renamed to its
-final name only when every file is there, so whoever watches the output directory never sees a
-half-written set; on any failure the partial folder is removed.
+`write_set_files` writes the files of one set into a folder; `write_view_set` does it
+atomically: into a hidden sibling folder, renamed to its final name only when every file is
+there, so whoever watches the output directory never sees a half-written set. (A generation
+with several samples is made atomic as a whole by pipeline.py, with the same staging.)
 """
 from __future__ import annotations
 
 import datetime
 import json
-import os
-import secrets
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from . import cameras
+from . import cameras, staging
+from .protocol import (
+    CAMERAS_FILE,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    GRID_FILE,
+    INPUT_FILE,
+    SET_FILES,
+    TRANSFORMS_FILE,
+    VIEW_FILES,
+    VIEW_SIZE,
+)
 
-FORMAT_NAME = "glimpse3d-syncdreamer-views"
-FORMAT_VERSION = 1
-VIEW_SIZE = cameras.IMAGE_SIZE
-VIEW_FILES = tuple(cameras.view_file_name(i) for i in range(cameras.VIEW_COUNT))
-INPUT_FILE = "input.png"
-GRID_FILE = "grid.png"
-CAMERAS_FILE = "cameras.json"
-TRANSFORMS_FILE = "transforms.json"
-SET_FILES = (*VIEW_FILES, INPUT_FILE, GRID_FILE, CAMERAS_FILE, TRANSFORMS_FILE)
 GRID_COLUMNS = 4
+assert VIEW_SIZE == cameras.IMAGE_SIZE and VIEW_FILES == tuple(map(cameras.view_file_name, range(cameras.VIEW_COUNT)))
+__all__ = ["SET_FILES", "CAMERAS_FILE", "write_view_set", "write_set_files", "read_view_set"]
 
 RANDOM_WEIGHTS_WARNING = (
     "RANDOM WEIGHTS: these views come from a model without trained weights and show noise, "
@@ -151,69 +153,40 @@ def _write_json(path: Path, content: dict) -> None:
 
 # ---- writing a set ----------------------------------------------------------------------------
 
-def _looks_like_view_set(folder: Path) -> bool:
-    return (folder / CAMERAS_FILE).is_file()
+def write_set_files(folder, views, input_image: Image.Image, metadata: dict) -> None:
+    """Write the files of one view set into the existing, empty `folder` (not atomic by itself).
 
-
-def _refuse_existing(dest: Path, overwrite: bool) -> None:
-    if not (dest.exists() or dest.is_symlink()):
-        return
-    if not overwrite:
-        raise FileExistsError(f"{dest} already exists; choose another output folder or allow overwriting")
-    if not dest.is_dir() or dest.is_symlink() or not (_looks_like_view_set(dest) or not any(dest.iterdir())):
-        # never delete something that we did not write
-        raise FileExistsError(f"{dest} exists and is not a view set (no {CAMERAS_FILE}); "
-                              "it is left alone: choose another output folder")
+    `views`: 16 PIL RGB 256x256 images (view i at azimuth 22.5 * i); `input_image`: the
+    preprocessed 256x256 RGB input; `metadata`: see `build_cameras_json`.
+    """
+    folder = Path(folder)
+    views = _check_views(views)
+    _check_square_rgb(input_image, "the input image")
+    cameras_content = build_cameras_json(metadata)
+    for name, view in zip(VIEW_FILES, views):
+        view.save(folder / name, format="PNG")
+    input_image.save(folder / INPUT_FILE, format="PNG")
+    make_grid(views).save(folder / GRID_FILE, format="PNG")
+    _write_json(folder / TRANSFORMS_FILE, cameras.transforms_json(VIEW_FILES))
+    _write_json(folder / CAMERAS_FILE, cameras_content)  # last: its presence marks a set
 
 
 def write_view_set(dest, views, input_image: Image.Image, metadata: dict, overwrite: bool = False) -> Path:
-    """Write one complete view set to the folder `dest` and return its absolute path.
+    """Write one complete view set to the folder `dest`, atomically, and return its absolute path.
 
-    `views`: 16 PIL RGB 256x256 images (view i at azimuth 22.5 * i); `input_image`: the
-    preprocessed 256x256 RGB input; `metadata`: see `build_cameras_json`. An existing set at
-    `dest` is refused unless `overwrite`, then replaced as a whole.
+    An existing set at `dest` is refused unless `overwrite`, then replaced as a whole; a folder
+    that is not a view set is never replaced.
     """
     dest = Path(dest).expanduser().absolute()
     if dest.name in ("", ".", ".."):
         raise ValueError(f"not a folder name for a view set: {dest}")
-    views = _check_views(views)
+    _check_views(views)
     _check_square_rgb(input_image, "the input image")
-    cameras_content = build_cameras_json(metadata)
-    _refuse_existing(dest, overwrite)
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.parent / f".{dest.name}.partial-{secrets.token_hex(4)}"
-    partial.mkdir()
-    try:
-        for name, view in zip(VIEW_FILES, views):
-            view.save(partial / name, format="PNG")
-        input_image.save(partial / INPUT_FILE, format="PNG")
-        make_grid(views).save(partial / GRID_FILE, format="PNG")
-        _write_json(partial / TRANSFORMS_FILE, cameras.transforms_json(VIEW_FILES))
-        _write_json(partial / CAMERAS_FILE, cameras_content)  # last: its presence marks a set
-        _move_into_place(partial, dest, overwrite)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    build_cameras_json(metadata)  # refuse bad metadata before anything is written
+    staging.check_destination(dest, overwrite)
+    with staging.Staged(dest, overwrite) as stage:
+        write_set_files(stage.folder, views, input_image, metadata)
     return dest
-
-
-def _move_into_place(partial: Path, dest: Path, overwrite: bool) -> None:
-    _refuse_existing(dest, overwrite)  # again: another writer may have been quicker
-    if not dest.exists():
-        try:
-            os.rename(partial, dest)
-        except OSError as error:
-            raise FileExistsError(f"could not move the new set to {dest}: {error}") from error
-        return
-    old = dest.parent / f".{dest.name}.old-{secrets.token_hex(4)}"
-    os.rename(dest, old)
-    try:
-        os.rename(partial, dest)
-    except BaseException:
-        os.rename(old, dest)  # put the previous set back
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # ---- reading a set ----------------------------------------------------------------------------

@@ -1,31 +1,30 @@
-"""Generation parameters: defaults, accepted ranges and their check (no torch here).
+"""Generation parameters: their check, with defaults and ranges from protocol.PARAMS (no torch).
 
 One check for every entry point (HTTP jobs, the command line, the Python API), so the same
-value is accepted or refused with the same message everywhere.
+value is accepted or refused everywhere. Messages name a parameter in the words of the
+interface in use: `spell` turns a parameter name into how the person wrote it (a JSON field,
+`--crop-size` on the command line, `crop_size=` in Python).
 """
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
+from . import protocol
 from .errors import InputError
-from .preprocess import BACKGROUND_CHOICES, check_crop_size
-
-RECOMMENDED_ELEVATION = (-10.0, 40.0)
-MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
 class GenerationParams:
     """Everything that shapes one generation (the model and device are not in here)."""
 
-    elevation: float = 30.0  # elevation of the INPUT view in degrees; conditions the model only
-    crop_size: int = 200  # longer side of the object after cropping, -1 = no crop
-    cfg_scale: float = 2.0
-    steps: int = 50  # DDIM steps
-    seed: int = 42
-    samples: int = 1  # independent 16-view sets from the same input
-    batch_views: int = 0  # views per UNet call (fewer need less GPU memory); 0 = the service picks
-    background: str = "auto"  # auto: remove it unless the image has transparency
-    use_posterior_mean: bool = False  # condition on the VAE mean instead of a sample
+    elevation: float = protocol.PARAM_DEFAULTS["elevation"]  # of the INPUT view; conditions the model only
+    crop_size: int = protocol.PARAM_DEFAULTS["crop_size"]  # object size after cropping, -1 = no crop
+    cfg_scale: float = protocol.PARAM_DEFAULTS["cfg_scale"]
+    steps: int = protocol.PARAM_DEFAULTS["steps"]  # DDIM steps
+    seed: int = protocol.PARAM_DEFAULTS["seed"]
+    samples: int = protocol.PARAM_DEFAULTS["samples"]  # independent 16-view sets from the same input
+    batch_views: int = protocol.PARAM_DEFAULTS["batch_views"]  # views per UNet call; 0 = the service picks
+    background: str = protocol.PARAM_DEFAULTS["background"]  # auto: remove it unless the image has alpha
+    use_posterior_mean: bool = protocol.PARAM_DEFAULTS["use_posterior_mean"]
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -33,7 +32,7 @@ class GenerationParams:
     def warnings(self) -> list:
         """Accepted but unusual choices, said to the person (not errors)."""
         notes = []
-        low, high = RECOMMENDED_ELEVATION
+        low, high = protocol.RECOMMENDED_ELEVATION
         if not low <= self.elevation <= high:
             notes.append(f"elevation {self.elevation:g} is outside the recommended {low:g}..{high:g} "
                          "degrees; the model saw few such inputs, so expect weaker views")
@@ -42,64 +41,63 @@ class GenerationParams:
         return notes
 
 
-PARAM_NAMES = tuple(f.name for f in fields(GenerationParams))
+assert tuple(GenerationParams.__dataclass_fields__) == protocol.PARAM_NAMES
 
 
-def _bad(name, message):
-    return InputError(f"'{name}' {message}", code="bad_parameter")
+def json_name(name: str) -> str:
+    """How a parameter is named in a JSON body (and in messages of the HTTP server)."""
+    return f"'{name}'"
 
 
-def _number(name, value, low, high, hint=""):
+def cli_flag(name: str) -> str:
+    """How a parameter is named on the command line."""
+    return "--" + name.replace("_", "-")
+
+
+def python_keyword(name: str) -> str:
+    """How a parameter is named in the Python API (a keyword argument)."""
+    return f"{name}="
+
+
+def _bad(what: str, message: str) -> InputError:
+    return InputError(f"{what} {message}", code=protocol.ErrorCode.BAD_PARAMETER)
+
+
+def check_value(spec: protocol.ParamSpec, value, spell=json_name):
+    """`value` of the parameter `spec`, converted to its type; InputError when it is refused."""
+    what = spell(spec.name)
+    hint = f" ({spec.hint})" if spec.hint else ""
+    if spec.kind == "flag":
+        if not isinstance(value, bool):
+            raise _bad(what, f"must be true or false, got {value!r}")
+        return value
+    if spec.kind == "choice":
+        if value not in spec.choices:
+            raise _bad(what, f"must be one of {', '.join(spec.choices)}, got {value!r}")
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _bad(name, f"must be a number, got {value!r}")
-    if not math.isfinite(value) or not low <= value <= high:
-        raise _bad(name, f"must be between {low:g} and {high:g}, got {value!r}{hint}")
-    return float(value)
-
-
-def _integer(name, value, low, high, hint=""):
-    if isinstance(value, float) and value.is_integer():
+        kind = "a number" if spec.kind == "number" else "a whole number"
+        raise _bad(what, f"must be {kind}, got {value!r}{hint}")
+    if spec.kind == "number":
+        if not math.isfinite(value) or not spec.low <= value <= spec.high:
+            raise _bad(what, f"must be between {spec.low:g} and {spec.high:g}, got {value!r}{hint}")
+        return float(value)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise _bad(what, f"must be a whole number, got {value!r}{hint}")
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _bad(name, f"must be a whole number, got {value!r}")
-    if not low <= value <= high:
-        raise _bad(name, f"must be between {low} and {high}, got {value}{hint}")
+    if spec.name == "crop_size" and value == protocol.NO_CROP:
+        return value
+    if not spec.low <= value <= spec.high:
+        low, high = int(spec.low), int(spec.high)
+        if spec.name == "crop_size":
+            raise _bad(what, f"must be -1 (no crop) or a whole number from {low} to {high}, got {value}; "
+                       "200 suits most objects")
+        raise _bad(what, f"must be between {low} and {high}, got {value}{hint}")
     return value
 
 
-def _crop_size(value):
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return check_crop_size(value)
-
-
-def _choice(name, value, choices):
-    if value not in choices:
-        raise _bad(name, f"must be one of {', '.join(choices)}, got {value!r}")
-    return value
-
-
-def _flag(name, value):
-    if not isinstance(value, bool):
-        raise _bad(name, f"must be true or false, got {value!r}")
-    return value
-
-
-_CHECKS = {
-    "elevation": lambda v: _number("elevation", v, -90, 90, " (degrees; -10..40 is recommended)"),
-    "crop_size": _crop_size,
-    "cfg_scale": lambda v: _number("cfg_scale", v, 0, 20, " (2.0 is the usual value)"),
-    "steps": lambda v: _integer("steps", v, 1, 1000, " (50 is the usual value)"),
-    "seed": lambda v: _integer("seed", v, 0, MAX_SEED),
-    "samples": lambda v: _integer("samples", v, 1, 16, "; more samples need more GPU memory"),
-    "batch_views": lambda v: _integer("batch_views", v, 0, 16, "; 0 = automatic, else views per network "
-                                      "call (fewer need less GPU memory)"),
-    "background": lambda v: _choice("background", v, BACKGROUND_CHOICES),
-    "use_posterior_mean": lambda v: _flag("use_posterior_mean", v),
-}
-
-
-def parse_params(raw, *, extra_names=()) -> GenerationParams:
+def parse_params(raw, *, extra_names=(), spell=json_name) -> GenerationParams:
     """Check `raw` (a dict; missing keys take the defaults) and return the parameters.
 
     Names in `extra_names` are allowed but ignored here (the caller reads them).
@@ -108,11 +106,12 @@ def parse_params(raw, *, extra_names=()) -> GenerationParams:
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise InputError(f"'params' must be a JSON object, got {type(raw).__name__}", code="bad_parameter")
-    unknown = sorted(set(raw) - set(PARAM_NAMES) - set(extra_names))
+        raise InputError(f"'params' must be a JSON object, got {type(raw).__name__}",
+                         code=protocol.ErrorCode.BAD_PARAMETER)
+    unknown = sorted(set(raw) - set(protocol.PARAM_NAMES) - set(extra_names))
     if unknown:
-        known = ", ".join((*PARAM_NAMES, *extra_names))
+        known = ", ".join(spell(name) for name in (*protocol.PARAM_NAMES, *extra_names))
         raise InputError(f"unknown parameter(s): {', '.join(map(str, unknown))}; the known ones are: {known}",
-                         code="unknown_parameter")
-    values = {name: check(raw[name]) for name, check in _CHECKS.items() if name in raw}
+                         code=protocol.ErrorCode.UNKNOWN_PARAMETER)
+    values = {spec.name: check_value(spec, raw[spec.name], spell) for spec in protocol.PARAMS if spec.name in raw}
     return GenerationParams(**values)

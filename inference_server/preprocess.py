@@ -10,13 +10,15 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from . import protocol
 from .errors import InputError
 from .images import has_useful_alpha, normalize_mode
+from .params import check_value, python_keyword
 
-MODEL_INPUT_SIZE = 256
-NO_CROP = -1
-CROP_SIZE_RANGE = (64, 256)
-BACKGROUND_CHOICES = ("auto", "keep", "remove")
+MODEL_INPUT_SIZE = protocol.VIEW_SIZE
+NO_CROP = protocol.NO_CROP
+CROP_SIZE_RANGE = protocol.CROP_SIZE_RANGE
+BACKGROUND_CHOICES = protocol.BACKGROUND_CHOICES
 
 # what was used as the object's mask: recorded in cameras.json as generation.background
 BACKGROUND_FROM_ALPHA = "alpha"
@@ -27,11 +29,10 @@ BACKGROUND_KEPT = "keep"
 def check_crop_size(crop_size) -> int:
     """`crop_size` as an int if it is -1 (no crop) or 64..256; InputError otherwise."""
     low, high = CROP_SIZE_RANGE
-    if isinstance(crop_size, bool) or not isinstance(crop_size, int) or not (
-            crop_size == NO_CROP or low <= crop_size <= high):
+    if isinstance(crop_size, bool) or not isinstance(crop_size, int):
         raise InputError(f"crop_size must be -1 (no crop) or a whole number from {low} to {high}, "
-                         f"got {crop_size!r}; 200 suits most objects", code="bad_parameter")
-    return crop_size
+                         f"got {crop_size!r}; 200 suits most objects", code=protocol.ErrorCode.BAD_PARAMETER)
+    return check_value(protocol.PARAM_SPECS["crop_size"], crop_size, spell=lambda name: name)
 
 
 def background_source(image: Image.Image, background: str = "auto") -> str:
@@ -68,15 +69,13 @@ def preprocess_for_syncdreamer(image: Image.Image, crop_size: int = 200, backgro
 
         image = segment_foreground(composite_on_white(image) if image.mode == "RGBA" else image,
                                    model_path=rembg_model)
+    if source == BACKGROUND_REMOVED and _is_fully_transparent(image):
+        raise InputError("background removal found no object in this image. Send an RGBA image with a "
+                         "transparent background, or use background \"keep\"", code=protocol.ErrorCode.EMPTY_OBJECT)
+    check_has_object(image, background)
     rgba = image.convert("RGBA")  # an opaque RGB image counts as all object
-    if rgba.getchannel("A").getextrema()[1] == 0:
-        if source == BACKGROUND_REMOVED:
-            raise InputError("background removal found no object in this image. Send an RGBA image with a "
-                             "transparent background, or use background \"keep\"", code="empty_object")
-        raise InputError("the image is fully transparent: there is no object to show the model. Send an image "
-                         "whose object is opaque, or use background \"remove\" on a photo", code="empty_object")
     if crop_size == NO_CROP:
-        framed = _pad_to_square(rgba).resize((MODEL_INPUT_SIZE, MODEL_INPUT_SIZE), Image.Resampling.BICUBIC)
+        framed = _scale_into_square(rgba)
     else:
         framed = _crop_and_centre(rgba, crop_size)
     return composite_on_white(framed)
@@ -99,11 +98,31 @@ def _crop_and_centre(rgba: Image.Image, crop_size: int) -> Image.Image:
     return canvas
 
 
-def _pad_to_square(rgba: Image.Image) -> Image.Image:
-    side = max(rgba.size)
-    canvas = Image.new("RGBA", (side, side), (0, 0, 0, 0))
-    canvas.paste(rgba, ((side - rgba.width) // 2, (side - rgba.height) // 2))
+def _scale_into_square(rgba: Image.Image) -> Image.Image:
+    """The whole image scaled so that its longer side fills the model input, centred.
+
+    Scaled first, then padded: padding a 16384x2441 image to a square first would allocate a
+    16384x16384 canvas (1 GiB) only to shrink it to 256x256.
+    """
+    scale = MODEL_INPUT_SIZE / max(rgba.size)
+    size = (max(1, round(rgba.width * scale)), max(1, round(rgba.height * scale)))
+    resized = rgba.resize(size, Image.Resampling.BICUBIC)
+    canvas = Image.new("RGBA", (MODEL_INPUT_SIZE, MODEL_INPUT_SIZE), (0, 0, 0, 0))
+    canvas.paste(resized, ((MODEL_INPUT_SIZE - size[0]) // 2, (MODEL_INPUT_SIZE - size[1]) // 2))
     return canvas
+
+
+def _is_fully_transparent(image: Image.Image) -> bool:
+    return image.mode == "RGBA" and image.getchannel("A").getextrema()[1] == 0
+
+
+def check_has_object(image: Image.Image, background: str = "auto") -> None:
+    """Refuse an image without an object, before any model time is spent (a job checks this at
+    submit time). With background removal the object is only known after it ran."""
+    if background_source(image, background) != BACKGROUND_REMOVED and _is_fully_transparent(image):
+        raise InputError("the image is fully transparent: there is no object to show the model. Send an image "
+                         "whose object is opaque, or use background \"remove\" on a photo",
+                         code=protocol.ErrorCode.EMPTY_OBJECT)
 
 
 def composite_on_white(image: Image.Image) -> Image.Image:

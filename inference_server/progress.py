@@ -5,12 +5,8 @@ Torch-free, so the job engine and its tests need no model.
 import time
 from dataclasses import dataclass
 
-# The phases a generation goes through, in order; they are also job states (see jobs.py).
-PREPARING = "preparing"
-LOADING_MODEL = "loading_model"
-SAMPLING = "sampling"
-DECODING = "decoding"
-WRITING = "writing"
+# The phases a generation goes through, in order; they are also job states (protocol.py).
+from .protocol import DECODING, LOADING_MODEL, PREPARING, SAMPLING, WRITING  # noqa: F401 (re-exported)
 
 
 class GenerationCancelled(Exception):

@@ -1,11 +1,10 @@
-"""SyncDreamerService: the model on its device, and one image in, sixteen views out.
+"""SyncDreamerService: the model on its device, and one image in, sixteen views out (in memory).
 
-The server's worker, the command line and the Python API all generate through `run` and
-`write_sets`, so a seed gives the same views whichever way it was asked for. The names that
-users of the original Glimpse3D module know (`load_model`, `unload_model`, `generate`,
-`generate_and_save`) are kept.
+Written view sets come from pipeline.py, which every entry point calls and which uses `run`
+and `set_metadata` of this service. The names that users of the original Glimpse3D module
+know (`load_model`, `unload_model`, `generate`, `generate_and_save`) are kept.
 """
-import sys
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -21,14 +20,15 @@ from . import devices
 from .cameras import model_buffers
 from .checkpoints import configs_dir, find_checkpoint
 from .errors import SetupError
+from .protocol import SET_FILES
 from .images import load_image, normalize_mode
-from .layout import sample_folders
-from .output_folder import SET_FILES, model_output_to_views, write_view_set
-from .params import GenerationParams, parse_params
+from .output_folder import model_output_to_views
+from .params import GenerationParams, parse_params, python_keyword
 from .preprocess import background_source, preprocess_for_syncdreamer, to_model_input
 from .progress import LOADING_MODEL, PREPARING, SAMPLING, GenerationCancelled, ProgressEvent
 from .version import __version__
 
+log = logging.getLogger("glimpse")
 FULL_CONFIG = "syncdreamer.yaml"
 TINY_CONFIG = "tiny.yaml"
 RANDOM_WEIGHTS_SEED = 0  # the random-weight model is the same on every run
@@ -196,8 +196,8 @@ class SyncDreamerService:
         if self.dtype == torch.float16 and not bool(torch.isfinite(decoded).all()):
             # float16 ends at 65504 and something overflowed: bfloat16 has float32's range. Switch
             # for good (the metadata then says bfloat16) and run again from the same seed.
-            print("glimpse: float16 overflowed in this generation; switching the model to bfloat16 "
-                  "and generating again", file=sys.stderr, flush=True)
+            log.warning("float16 overflowed in this generation; switching the model to bfloat16 "
+                        "and generating again")
             self.model.to(dtype=torch.bfloat16)
             self.dtype = torch.bfloat16
             decoded = self._generate(tensor, params, on_progress)
@@ -230,26 +230,8 @@ class SyncDreamerService:
                 "(1 needs least), use samples 1, start the server with --low-memory, or close other "
                 "programs that use the GPU.", code="out_of_memory") from None
 
-    def write_sets(self, result: GenerationResult, folders, input_file="input.png", overwrite=False) -> list:
-        """Write one complete view-set folder per sample; returns [(folder, file names), ...]."""
-        folders = list(folders)
-        if len(folders) != len(result.views):
-            raise ValueError(f"{len(result.views)} samples but {len(folders)} folders")
-        written = []
-        for index, (folder, views) in enumerate(zip(folders, result.views)):
-            metadata = self._metadata(result, index, input_file)
-            try:
-                path = write_view_set(folder, views, result.model_input, metadata,
-                                      overwrite=overwrite or _is_empty_folder(folder))
-            except FileExistsError:
-                raise
-            except OSError as exc:
-                raise SetupError(f"cannot write the view set to {folder} ({exc.strerror or exc}); choose "
-                                 "another output folder, or free disk space", code="output_not_writable") from None
-            written.append((path, SET_FILES))
-        return written
-
-    def _metadata(self, result: GenerationResult, index: int, input_file: str) -> dict:
+    def set_metadata(self, result: GenerationResult, index: int, input_file: str) -> dict:
+        """What cameras.json says about the model and the generation of sample `index`."""
         params = result.params
         return {
             "warning": RANDOM_WEIGHTS_WARNING if self.random_weights else None,
@@ -298,14 +280,27 @@ class SyncDreamerService:
                           use_posterior_mean=False, overwrite=False, on_progress=None) -> list:
         """Generate and write the view set(s) under `output_dir`; returns the written file paths.
 
-        One sample is written to `output_dir` itself, several to `output_dir/sample_<k>`.
+        One sample is written to `output_dir` itself, several to `output_dir/sample_<k>`
+        (through pipeline.Pipeline, as every entry point). `on_progress(event)` returning True
+        cancels.
         """
+        from .pipeline import GenerationRequest, Pipeline
+
         params = _params(elevation, cfg_scale, sample_steps, batch_view_num, sample_num, seed, crop_size,
                          background, use_posterior_mean)
-        result = self.run(image, params, on_progress=on_progress)
-        input_file = Path(image).name if isinstance(image, (str, Path)) else "input.png"
-        written = self.write_sets(result, sample_folders(output_dir, params.samples), input_file, overwrite)
-        return [str(folder / name) for folder, names in written for name in names]
+        input_name = Path(image).name if isinstance(image, (str, Path)) else "input.png"
+        request = GenerationRequest(image=image, output=Path(output_dir), params=params, input_name=input_name,
+                                    overwrite=overwrite)
+        pipeline = Pipeline(self)
+        pipeline.check(request, overwrite_hint="pass overwrite=True")
+        cancelled = []
+
+        def progress(event):
+            if on_progress is not None and on_progress(event):
+                cancelled.append(True)
+
+        folders = pipeline.run(request, progress=progress, should_cancel=lambda: bool(cancelled))
+        return [str(folder / name) for folder in folders for name in SET_FILES]
 
 
 def build_random_model(config_path):
@@ -321,12 +316,10 @@ def build_random_model(config_path):
 
 def _params(elevation, cfg_scale, steps, batch_views, samples, seed, crop_size, background,
             use_posterior_mean) -> GenerationParams:
+    # messages name the original module's keywords, as the person wrote them
+    names = {"steps": "sample_steps", "batch_views": "batch_view_num", "samples": "sample_num"}
     return parse_params({"elevation": elevation, "cfg_scale": cfg_scale, "steps": steps,
                          "batch_views": batch_views, "samples": samples, "seed": seed,
                          "crop_size": crop_size, "background": background,
-                         "use_posterior_mean": use_posterior_mean})
-
-
-def _is_empty_folder(folder) -> bool:
-    folder = Path(folder)
-    return folder.is_dir() and not folder.is_symlink() and not any(folder.iterdir())
+                         "use_posterior_mean": use_posterior_mean},
+                        spell=lambda name: python_keyword(names.get(name, name)))

@@ -1,4 +1,4 @@
-"""HTTP client for the inference server's protocol (docs/contracts.md §3), standard library only.
+"""HTTP client for the inference server's protocol (docs/protocol.md), standard library only.
 
 Every failure becomes a `ServerError` whose message says what is wrong and what to do, so the
 panel and scripts can show it as it is.
@@ -11,6 +11,8 @@ import socket
 import urllib.error
 import urllib.parse
 import urllib.request
+
+from .server_protocol import protocol
 
 DEFAULT_TIMEOUT_S = 10.0
 # Downloads and job submission carry images; allow them more time than status polls.
@@ -40,36 +42,36 @@ class GlimpseClient:
 
     # -- protocol -------------------------------------------------------------------------
     def health(self) -> dict:
-        return self._json("GET", "/v1/health")
+        return self._json("GET", protocol.ROUTE_HEALTH)
 
     def create_job(self, image_bytes: bytes, filename: str, params: dict) -> dict:
         body = {"image_b64": base64.b64encode(image_bytes).decode("ascii"),
                 "filename": filename, "params": params}
-        return self._json("POST", "/v1/jobs", body, timeout=TRANSFER_TIMEOUT_S)
+        return self._json("POST", protocol.ROUTE_JOBS, body, timeout=TRANSFER_TIMEOUT_S)
 
     def preview_input(self, image_bytes: bytes, params: dict) -> bytes:
         """The 256x256 PNG the model would be given: the server's own preprocessing, no model."""
         body = {"image_b64": base64.b64encode(image_bytes).decode("ascii"), "params": params}
-        return self._request("POST", "/v1/preview", json.dumps(body).encode("utf-8"), timeout=TRANSFER_TIMEOUT_S)
+        return self._request("POST", protocol.ROUTE_PREVIEW, json.dumps(body).encode("utf-8"), timeout=TRANSFER_TIMEOUT_S)
 
     def get_job(self, job_id: str) -> dict:
-        return self._json("GET", f"/v1/jobs/{_quote(job_id)}")
+        return self._json("GET", protocol.ROUTE_JOB.format(job_id=_quote(job_id)))
 
     def cancel_job(self, job_id: str) -> dict:
-        return self._json("POST", f"/v1/jobs/{_quote(job_id)}/cancel", {})
+        return self._json("POST", protocol.ROUTE_JOB_CANCEL.format(job_id=_quote(job_id)), {})
 
     def list_files(self, job_id: str) -> list:
-        return self._json("GET", f"/v1/jobs/{_quote(job_id)}/files").get("files", [])
+        return self._json("GET", protocol.ROUTE_JOB_FILES.format(job_id=_quote(job_id))).get("files", [])
 
     def download_file(self, job_id: str, sample: int, name: str) -> bytes:
-        path = f"/v1/jobs/{_quote(job_id)}/files/{int(sample)}/{_quote(name)}"
+        path = protocol.ROUTE_JOB_FILE.format(job_id=_quote(job_id), sample=int(sample), name=_quote(name))
         return self._request("GET", path, timeout=TRANSFER_TIMEOUT_S)
 
     def unload_model(self) -> dict:
-        return self._json("POST", "/v1/model/unload", {})
+        return self._json("POST", protocol.ROUTE_MODEL_UNLOAD, {})
 
     def shutdown(self) -> None:
-        self._request("POST", "/v1/shutdown", b"{}")
+        self._request("POST", protocol.ROUTE_SHUTDOWN, b"{}")
 
     # -- plumbing -------------------------------------------------------------------------
     def _json(self, method: str, path: str, body: dict | None = None, *, timeout: float | None = None):
@@ -112,11 +114,16 @@ class GlimpseClient:
         except OSError:
             raw = b""
         code, message = _parse_error_body(raw)
+        if exc.code == 429:
+            retry = exc.headers.get("Retry-After", "") if exc.headers else ""
+            wait = f" Try again in {retry} s." if retry.isdigit() else ""
+            return ServerError((message or "The server's queue is full.") + wait,
+                               code=code or protocol.ErrorCode.QUEUE_FULL, status=429)
         if exc.code == 401:
             return ServerError(
                 f"The server at {self.base_url} refused the token. For a server you started "
                 "yourself, copy its token into the add-on preferences (Server Token).",
-                code="unauthorized", status=401)
+                code=protocol.ErrorCode.UNAUTHORIZED, status=401)
         if message is None:
             snippet = raw[:200].decode("utf-8", "replace").strip()
             message = (f"The server answered {exc.code} {exc.reason} to {method} {path}"

@@ -10,11 +10,14 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-BACKGROUND_CHOICES = ("auto", "keep", "remove")
-MAX_SEED = 2**31 - 1  # Blender's IntProperty is 32-bit
+from .server_protocol import protocol
+
+BACKGROUND_CHOICES = protocol.BACKGROUND_CHOICES
+MAX_SEED = 2**31 - 1  # Blender's IntProperty is 32-bit (the protocol allows more)
 # Formats that the server's Pillow reads; Blender can hold others (EXR, HDR) that it cannot.
 READABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
-MAX_IMAGE_BYTES = 64 * 1024 * 1024
+# What fits into a server's default body limit once base64 has made it 4/3 larger.
+MAX_IMAGE_BYTES = protocol.DEFAULT_MAX_IMAGE_BYTES
 
 
 @dataclass(frozen=True)
@@ -34,9 +37,10 @@ def build_params(*, elevation: float, crop_size: int, cfg_scale: float, steps: i
     background = background.lower()
     if background not in BACKGROUND_CHOICES:
         raise ValueError(f"Background must be one of {', '.join(BACKGROUND_CHOICES)}, not {background!r}.")
-    if crop_size != -1 and not 64 <= crop_size <= 256:
-        raise ValueError(f"Crop size must be -1 (no crop) or between 64 and 256, not {crop_size}; "
-                         "200 suits most objects.")
+    low, high = protocol.CROP_SIZE_RANGE
+    if crop_size != protocol.NO_CROP and not low <= crop_size <= high:
+        raise ValueError(f"Crop size must be {protocol.NO_CROP} (no crop) or between {low} and {high}, "
+                         f"not {crop_size}; 200 suits most objects.")
     params = {"elevation": float(elevation), "crop_size": int(crop_size), "cfg_scale": float(cfg_scale),
               "steps": int(steps), "seed": int(seed), "samples": int(samples), "background": background}
     # 0 (automatic) is left out: the server picks for its memory mode, and a server older than
@@ -44,7 +48,7 @@ def build_params(*, elevation: float, crop_size: int, cfg_scale: float, steps: i
     if batch_views:
         params["batch_views"] = int(batch_views)
     if output_dir:
-        params["output_dir"] = str(output_dir)
+        params[protocol.OUTPUT_DIR_PARAM] = str(output_dir)
     return params
 
 
@@ -61,6 +65,6 @@ def read_image(path: str | os.PathLike) -> tuple[bytes, str]:
                          f"save it as PNG (with transparency if you have it) and choose that.")
     size = path.stat().st_size
     if size > MAX_IMAGE_BYTES:
-        raise ValueError(f"The input image {path.name} is {size // 2**20} MiB; scale it down below "
-                         f"{MAX_IMAGE_BYTES // 2**20} MiB (the model sees 256x256 pixels anyway).")
+        raise ValueError(f"The input image {path.name} is {size / 2**20:.1f} MiB; scale it down below "
+                         f"{MAX_IMAGE_BYTES / 2**20:.1f} MiB (the model sees 256x256 pixels anyway).")
     return path.read_bytes(), path.name

@@ -1,19 +1,22 @@
 """The local inference server as a child process: start it, read its ready line, notice when it
 dies, keep the tail of its output for error messages, and stop it.
 
-The protocol's ready line (docs/contracts.md §3) is one stdout line:
+The ready line is one stdout line (protocol.format_ready_line):
     GLIMPSE_SERVER_READY {"port": 8765, "url": "http://127.0.0.1:8765", "pid": 1234, ...}
-Two reader threads drain stdout and stderr so the child never blocks on a full pipe.
+Two reader threads drain stdout and stderr so the child never blocks on a full pipe. The child
+also gets stdin as a pipe: with `serve --exit-with-stdin` it ends when Blender dies.
 """
 from __future__ import annotations
 
 import collections
-import json
 import subprocess
 import sys
 import threading
 
-READY_PREFIX = "GLIMPSE_SERVER_READY"
+from .server_protocol import protocol
+
+READY_PREFIX = protocol.READY_PREFIX
+parse_ready_line = protocol.parse_ready_line
 STARTING = "starting"
 READY = "ready"
 EXITED = "exited"
@@ -21,21 +24,6 @@ EXITED = "exited"
 
 class ServerStartError(RuntimeError):
     """The child could not be started or died before it was ready; the message says why."""
-
-
-def parse_ready_line(line: str) -> dict | None:
-    """The ready line's JSON (with a "url" filled in from the port if missing), else None."""
-    head, _, payload = line.strip().partition(" ")
-    if head != READY_PREFIX:
-        return None
-    try:
-        info = json.loads(payload)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(info, dict) or not ("url" in info or "port" in info):
-        return None
-    info.setdefault("url", f"http://127.0.0.1:{info['port']}")
-    return info
 
 
 class ServerProcess:

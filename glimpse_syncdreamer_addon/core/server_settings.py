@@ -12,9 +12,11 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from .server_protocol import protocol
+
 ENV_PYTHON = "GLIMPSE_SERVER_PYTHON"
 ENV_EXTRA_ARGS = "GLIMPSE_SERVER_EXTRA_ARGS"
-ENV_TOKEN = "GLIMPSE_SERVER_TOKEN"
+ENV_TOKEN = protocol.TOKEN_ENV
 
 LOCAL = "LOCAL"
 REMOTE = "REMOTE"
@@ -69,9 +71,15 @@ def resolve_extra_args(preference: str, environ=os.environ) -> tuple:
                          f"in the preferences and in ${ENV_EXTRA_ARGS}.") from None
 
 
-def serve_argv(settings: ServerSettings) -> list:
-    """`python -m inference_server serve ...` for a local child on a free port of 127.0.0.1."""
-    argv = [settings.python, "-m", "inference_server", "serve", "--host", "127.0.0.1", "--port", "0"]
+def serve_argv(settings: ServerSettings, parent_pid: int | None = None) -> list:
+    """`python -m inference_server serve ...` for a local child on a free port of 127.0.0.1.
+
+    The child ends by itself when this process (`parent_pid`, default: ours, i.e. Blender)
+    ends, or when its stdin pipe closes, so a crashed Blender leaves no server holding the GPU.
+    """
+    parent_pid = os.getpid() if parent_pid is None else parent_pid
+    argv = [settings.python, "-m", "inference_server", "serve", "--host", "127.0.0.1", "--port", "0",
+            "--parent-pid", str(parent_pid), "--exit-with-stdin"]
     if settings.checkpoint and not settings.uses_random_weights:
         argv += ["--checkpoint", str(Path(settings.checkpoint).expanduser())]
     if settings.device != AUTO:

@@ -5,9 +5,12 @@ like the server does (docs/contracts.md §2), so a reader never sees half a set.
 """
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 from pathlib import Path, PurePosixPath
+
+from .server_protocol import protocol
 
 
 def _safe_name(name: str) -> str:
@@ -21,7 +24,7 @@ def _safe_name(name: str) -> str:
 def _local_name(server_folder: str) -> str:
     """'/srv/out/cat_ab12' -> 'cat_ab12'; '/srv/out/cat_ab12/sample_1' -> 'cat_ab12_sample_1'."""
     path = PurePosixPath(str(server_folder).replace("\\", "/"))
-    if path.name.startswith("sample_") and path.parent.name:
+    if path.name.startswith(protocol.SAMPLE_FOLDER_PREFIX) and path.parent.name:
         return f"{path.parent.name}_{path.name}"
     return path.name
 
@@ -45,7 +48,7 @@ def download_sets(client, job: dict, dest_root: str | Path) -> list:
     folders = []
     for sample in sorted(by_sample):
         name = _safe_name(server_names.get(sample) or f"{job['id']}_sample{sample:02d}")
-        partial = dest_root / f".{name}.partial-{secrets.token_hex(4)}"
+        partial = dest_root / f".{name}{protocol.PARTIAL_MARK}{os.getpid()}-{secrets.token_hex(4)}"
         partial.mkdir()
         try:
             for file_name in by_sample[sample]:

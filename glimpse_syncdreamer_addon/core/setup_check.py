@@ -20,7 +20,8 @@ OK, WARNING, MISSING = "ok", "warning", "missing"
 MIN_PYTHON = (3, 10)
 # import name -> pip package name, in the order they are reported
 REQUIRED_MODULES = {"torch": "torch", "numpy": "numpy<2", "PIL": "pillow", "omegaconf": "omegaconf",
-                    "safetensors": "safetensors"}
+                    "safetensors": "safetensors", "fastapi": "fastapi", "uvicorn": "uvicorn",
+                    "pydantic": "pydantic>=2"}
 PROBE_MARK = "GLIMPSE_PROBE "
 
 # Runs inside the chosen interpreter; prints one JSON line. Keep it Python 3.6-compatible so

@@ -22,13 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from . import camera_math
+from .server_protocol import protocol
 
-FORMAT_NAME = "glimpse3d-syncdreamer-views"
-SUPPORTED_FORMAT_VERSIONS = (1,)
-VIEW_COUNT = 16
-VIEW_SIZE = (256, 256)  # (width, height) of one view written by the model
+FORMAT_NAME = protocol.FORMAT_NAME
+SUPPORTED_FORMAT_VERSIONS = tuple(range(1, protocol.FORMAT_VERSION + 1))
+VIEW_COUNT = protocol.VIEW_COUNT
+VIEW_SIZE = (protocol.VIEW_SIZE, protocol.VIEW_SIZE)  # (width, height) of one view written by the model
 STRIP_SIZE = (VIEW_SIZE[0] * VIEW_COUNT, VIEW_SIZE[1])
-CAMERAS_FILE = "cameras.json"
+CAMERAS_FILE = protocol.CAMERAS_FILE
 
 LAYOUT_CAMERAS_JSON = "cameras_json"
 LAYOUT_VIEWS_ONLY = "views_only"

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference_server import cameras, output_folder
+from inference_server import cameras, output_folder, staging
+from inference_server.errors import InputError
 
 
 def make_views(seed=0):
@@ -96,7 +97,7 @@ def test_random_weights_always_warn(tmp_path):
 
 def test_refuses_existing_set_unless_overwrite(written_set):
     newer = [Image.new("RGB", (256, 256), (1, 2, 3))] * 16
-    with pytest.raises(FileExistsError, match="already exists"):
+    with pytest.raises(InputError, match="already exists"):
         output_folder.write_view_set(written_set, newer, Image.new("RGB", (256, 256)), make_metadata())
     with Image.open(written_set / "view_00.png") as view:
         assert view.getpixel((0, 0)) == make_views()[0].getpixel((0, 0))  # untouched
@@ -110,7 +111,7 @@ def test_overwrite_never_deletes_a_folder_that_is_not_a_set(tmp_path):
     precious = tmp_path / "my_renders"
     precious.mkdir()
     (precious / "keep.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="not a view set"):
+    with pytest.raises(InputError, match="not a view set"):
         output_folder.write_view_set(precious, make_views(), Image.new("RGB", (256, 256)), make_metadata(),
                                      overwrite=True)
     assert (precious / "keep.txt").read_text() == "mine"
@@ -188,14 +189,14 @@ def test_model_output_to_views_like_the_reference():
 
 
 def test_failed_final_rename_puts_previous_set_back(written_set, monkeypatch):
-    real_rename = output_folder.os.rename
+    real_rename = staging.os.rename
 
     def rename(src, dst):
         if ".partial-" in str(src):
             raise OSError("simulated failure")
         return real_rename(src, dst)
 
-    monkeypatch.setattr(output_folder.os, "rename", rename)
+    monkeypatch.setattr(staging.os, "rename", rename)
     with pytest.raises(OSError, match="simulated"):
         output_folder.write_view_set(written_set, make_views(), Image.new("RGB", (256, 256)), make_metadata(),
                                      overwrite=True)

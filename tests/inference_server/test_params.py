@@ -2,7 +2,8 @@
 import pytest
 
 from inference_server.errors import InputError
-from inference_server.params import GenerationParams, parse_params
+from inference_server import protocol
+from inference_server.params import GenerationParams, cli_flag, parse_params, python_keyword
 
 
 def test_defaults_and_accepted_values():
@@ -24,16 +25,16 @@ def test_defaults_and_accepted_values():
     ({"elevation": 91}, "'elevation' must be between -90 and 90"),
     ({"elevation": float("nan")}, "'elevation' must be between"),
     ({"elevation": "30"}, "'elevation' must be a number"),
-    ({"crop_size": 10}, "crop_size must be -1 (no crop) or a whole number from 64 to 256"),
-    ({"crop_size": 300}, "crop_size must be -1 (no crop)"),
-    ({"crop_size": 200.5}, "crop_size must be -1 (no crop)"),
+    ({"crop_size": 10}, "'crop_size' must be -1 (no crop) or a whole number from 64 to 256"),
+    ({"crop_size": 300}, "'crop_size' must be -1 (no crop)"),
+    ({"crop_size": 200.5}, "'crop_size' must be a whole number"),
     ({"cfg_scale": -1}, "'cfg_scale' must be between 0 and 20"),
     ({"steps": 0}, "'steps' must be between 1 and 1000"),
     ({"steps": 2.5}, "'steps' must be a whole number"),
     ({"steps": True}, "'steps' must be a whole number"),
     ({"seed": -1}, "'seed' must be between 0"),
     ({"samples": 17}, "'samples' must be between 1 and 16"),
-    ({"batch_views": 17}, "'batch_views' must be between 0 and 16, got 17; 0 = automatic"),
+    ({"batch_views": 17}, "'batch_views' must be between 0 and 16, got 17 (views per network call; 0 = automatic"),
     ({"batch_views": -1}, "'batch_views' must be between 0 and 16"),
     ({"background": "green"}, "'background' must be one of auto, keep, remove"),
     ({"use_posterior_mean": "yes"}, "'use_posterior_mean' must be true or false"),
@@ -45,3 +46,19 @@ def test_refusals_say_what_is_wrong(raw, words):
         parse_params(raw)
     assert words in caught.value.message
     assert caught.value.http_status == 400
+
+
+def test_defaults_and_ranges_come_from_the_protocol():
+    assert GenerationParams().to_json() == protocol.PARAM_DEFAULTS
+    for spec in protocol.PARAMS:
+        if spec.kind in ("number", "integer") and spec.name != "crop_size":
+            with pytest.raises(InputError):
+                parse_params({spec.name: spec.high + 1})
+            assert getattr(parse_params({spec.name: spec.high}), spec.name) == spec.high
+
+
+def test_messages_name_the_parameter_as_the_interface_spells_it():
+    with pytest.raises(InputError, match="^--crop-size must be -1"):
+        parse_params({"crop_size": 20}, spell=cli_flag)
+    with pytest.raises(InputError, match="^steps= must be between 1 and 1000"):
+        parse_params({"steps": 0}, spell=python_keyword)

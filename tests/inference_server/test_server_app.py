@@ -4,8 +4,8 @@ import base64
 import pytest
 
 from inference_server.errors import InputError
-from inference_server.layout import job_folder_name, sample_folders
-from inference_server.server_app import clean_input_name, decode_image_b64, is_loopback
+from inference_server.pipeline import set_folders
+from inference_server.server_app import clean_input_name, decode_image_b64, is_loopback, job_folder_name
 
 
 def test_input_names_are_reduced_to_a_base_name():
@@ -33,5 +33,5 @@ def test_base64_accepts_data_urls_and_wrapped_lines_and_refuses_garbage():
 def test_loopback_hosts_and_sample_layout(tmp_path):
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.org")
-    assert sample_folders(tmp_path, 1) == [tmp_path]
-    assert sample_folders(tmp_path, 3) == [tmp_path / f"sample_{k}" for k in range(3)]
+    assert set_folders(tmp_path, 1) == [tmp_path]
+    assert set_folders(tmp_path, 3) == [tmp_path / f"sample_{k}" for k in range(3)]

@@ -1,5 +1,6 @@
 """The session: child-process handling (with a stand-in server package), the remote mode against
 the fake HTTP server, and the worker-to-main-thread queue drained by `poll()`."""
+import os
 import sys
 import time
 from pathlib import Path
@@ -45,14 +46,16 @@ def test_serve_command_line_and_environment(tmp_path):
                               idle_unload_s=600, extra_args=("--verbose",))
     argv = serve_argv(settings)
     assert argv[:8] == ["/py", "-m", "inference_server", "serve", "--host", "127.0.0.1", "--port", "0"]
+    # the server ends with Blender (this process), and when its stdin pipe closes
+    assert argv[8:11] == ["--parent-pid", str(os.getpid()), "--exit-with-stdin"]
     assert argv[argv.index("--checkpoint") + 1] == str(Path("~/ckpt/s.ckpt").expanduser())
-    assert ["--device", "cuda", "--precision", "float16", "--idle-unload", "600"] == argv[10:16]
+    assert ["--device", "cuda", "--precision", "float16", "--idle-unload", "600"] == argv[13:19]
     assert argv[-1] == "--verbose"
     defaults = serve_argv(ServerSettings(python="/py", checkpoint="/c.ckpt", extra_args=("--random-weights",)))
     assert "--device" not in defaults and "--checkpoint" not in defaults  # auto, random weights
     assert "--low-memory" not in argv and "--low-memory" not in defaults
     low_memory = serve_argv(ServerSettings(python="/py", device="cuda", low_memory=True, extra_args=("--verbose",)))
-    assert low_memory[8:] == ["--device", "cuda", "--low-memory", "--verbose"]
+    assert low_memory[11:] == ["--device", "cuda", "--low-memory", "--verbose"]
     env = child_environment({"PYTHONPATH": "/blender/python", "PYTHONHOME": "/b", "HOME": "/h"}, tmp_path, "tok")
     assert env["PYTHONPATH"] == str(tmp_path) and "PYTHONHOME" not in env
     assert env["GLIMPSE_SERVER_TOKEN"] == "tok" and env["HOME"] == "/h"
