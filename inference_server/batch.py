@@ -8,9 +8,11 @@ tests/data/testset/params.csv), `crop_size`, `seed` or any other generation para
 command's options are every image's defaults; a CSV cell overrides them for its row.
 
 OUT/<stem>/ receives each image's set (or sample_<k> sets); OUT/manifest.jsonl gets one line per
-image (source, params, output, state, error, seconds). Lines are appended as images finish, so a
-killed run keeps its record; at the end the file is rewritten with one line per image. A failing
-image is recorded and the run goes on. `--resume` skips images whose sets are complete.
+image (source, params, output, state, error, seconds, ...). Lines are appended as images finish,
+so a killed run keeps its record; at the end the file is rewritten with one line per image. A
+failing image is recorded and the run goes on. `--resume` skips images whose sets are complete
+and those that failed on their input (unreadable image, bad parameter) unchanged since; it runs
+the others again (e.g. those of a worker that died).
 
 How images are generated is the executor's business: `local_executor` runs them one after the
 other through the one pipeline (pipeline.py); cluster/batch_ray.py spreads them over Ray workers.
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import InputError
-from .params import GenerationParams, parse_params
+from .params import GenerationParams, cli_flag, parse_params
 
 MANIFEST_FILE = "manifest.jsonl"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -52,15 +54,42 @@ class BatchItem:
 
 @dataclass(frozen=True)
 class ItemResult:
+    """How one image went. `input_error`: it failed on the image or its parameters (InputError),
+    so running it again unchanged fails again; other failures (a lost worker, a full disk) may not."""
+
     item: BatchItem
     state: str  # DONE, FAILED or SKIPPED
     error: str | None = None
     seconds: float = 0.0
+    input_error: bool = False
 
     def manifest_line(self) -> dict:
-        params = self.item.params.to_json() if self.item.params else self.item.raw_params
-        return {"source": str(self.item.source), "params": params, "output": str(self.item.output),
-                "state": self.state, "error": self.error, "seconds": round(self.seconds, 3)}
+        return {"source": str(self.item.source), "params": _params_json(self.item),
+                "output": str(self.item.output), "state": self.state, "error": self.error,
+                "input_error": self.input_error, "input_stamp": _stamp(self.item.source),
+                "seconds": round(self.seconds, 3)}
+
+
+def _params_json(item: BatchItem) -> dict:
+    return item.params.to_json() if item.params else item.raw_params
+
+
+def _stamp(source: Path) -> str | None:
+    """Size and modification time: tells whether an image changed since its line was written."""
+    try:
+        status = Path(source).stat()
+    except OSError:
+        return None
+    return f"{status.st_size}:{status.st_mtime_ns}"
+
+
+def _settled(item: BatchItem, line: dict | None) -> bool:
+    """True when --resume has nothing to do for the image: its sets are complete, or it failed on
+    its input and neither the image nor its parameters changed since."""
+    if line is not None and line.get("state") == FAILED and line.get("input_error") \
+            and line.get("input_stamp") == _stamp(item.source) and line.get("params") == _params_json(item):
+        return True
+    return is_complete(item)
 
 
 @dataclass(frozen=True)
@@ -69,6 +98,7 @@ class BatchSummary:
     failed: int
     skipped: int
     manifest: Path
+    failed_in_manifest: int  # images whose last line says failed, earlier runs' included
 
 
 # ---- what to generate ---------------------------------------------------------------------------
@@ -79,7 +109,7 @@ def collect_items(inputs, out, defaults: dict) -> list:
     `defaults`: generation parameters given on the command line (checked here, once).
     Raises InputError for inputs that do not exist or a CSV that cannot be read.
     """
-    parse_params(defaults)  # a wrong default is the person's mistake for every image: say it once
+    parse_params(defaults, spell=cli_flag)  # a wrong default is the person's mistake for every image: say it once
     out = Path(out)
     found = []  # (source, row overrides)
     for given in inputs:
@@ -163,13 +193,12 @@ def _csv_value(text: str):
 def is_complete(item: BatchItem) -> bool:
     """True when every set of the image is on disk and readable (what --resume skips)."""
     from .output_folder import read_view_set
+    from .pipeline import set_folders
 
     if item.params is None:
         return False
-    folders = [item.output] if item.params.samples == 1 else \
-        [item.output / f"sample_{index}" for index in range(item.params.samples)]
     try:
-        for folder in folders:
+        for folder in set_folders(item.output, item.params.samples):
             read_view_set(folder)
     except (OSError, ValueError):
         return False
@@ -193,10 +222,10 @@ def run_batch(items, out, execute, *, resume: bool = False, show_progress: bool 
     manifest = check_run_folder(out, resume)
     out.mkdir(parents=True, exist_ok=True)
     lines = _read_manifest(manifest)
-    complete = [resume and is_complete(item) for item in items]
-    skipped = [item for item, done in zip(items, complete) if done]
-    refused = [item for item in items if item.params is None]
-    todo = [item for item, done in zip(items, complete) if item.params is not None and not done]
+    settled = [resume and _settled(item, lines.get(str(item.source))) for item in items]
+    skipped = [item for item, done in zip(items, settled) if done]
+    refused = [item for item, done in zip(items, settled) if item.params is None and not done]
+    todo = [item for item, done in zip(items, settled) if item.params is not None and not done]
     counts = {DONE: 0, FAILED: 0, SKIPPED: len(skipped)}
     bar = _progress_bar(len(refused) + len(todo), show_progress)
     with open(manifest, "a", encoding="utf-8") as log:
@@ -213,15 +242,16 @@ def run_batch(items, out, execute, *, resume: bool = False, show_progress: bool 
             if str(item.source) not in lines:  # complete before any manifest (e.g. a copied folder)
                 lines[str(item.source)] = ItemResult(item, SKIPPED).manifest_line()
         for item in refused:
-            record(ItemResult(item, FAILED, error=item.error))
+            record(ItemResult(item, FAILED, error=item.error, input_error=True))
         try:
             for result in execute(todo):
                 record(result)
         finally:
             bar.close()
-    order = [str(item.source) for item in items]
-    _write_manifest(manifest, [lines[source] for source in order if source in lines])
-    return BatchSummary(done=counts[DONE], failed=counts[FAILED], skipped=counts[SKIPPED], manifest=manifest)
+    final = [lines[str(item.source)] for item in items if str(item.source) in lines]
+    _write_manifest(manifest, final)
+    return BatchSummary(done=counts[DONE], failed=counts[FAILED], skipped=counts[SKIPPED], manifest=manifest,
+                        failed_in_manifest=sum(line["state"] == FAILED for line in final))
 
 
 def _read_manifest(path: Path) -> dict:
@@ -259,7 +289,8 @@ def timed(item: BatchItem, generate) -> ItemResult:
     except Exception as exc:  # one bad image must not stop the run
         from .jobs import describe_failure
 
-        return ItemResult(item, FAILED, error=describe_failure(exc)["message"], seconds=time.monotonic() - start)
+        return ItemResult(item, FAILED, error=describe_failure(exc)["message"], seconds=time.monotonic() - start,
+                          input_error=isinstance(exc, InputError))
     return ItemResult(item, DONE, seconds=time.monotonic() - start)
 
 

@@ -49,6 +49,7 @@ def run_batch_command(args, defaults: dict, service_options: dict) -> int:
         pipeline = Pipeline(SyncDreamerService(**service_options))
         summary = run_batch(items, args.output, local_executor(pipeline, resume=args.resume), resume=args.resume,
                             show_progress=not args.quiet)
-    print(f"batch: {summary.done} done, {summary.failed} failed, {summary.skipped} already complete; "
+    print(f"batch: {summary.done} done, {summary.failed} failed, {summary.skipped} skipped (complete, or failed on "
+          f"an input unchanged since); "
           f"manifest: {summary.manifest}", file=sys.stderr, flush=True)
     return EXIT_SOME_FAILED if summary.failed else 0

@@ -97,7 +97,8 @@ def ray_executor(ray, handles: list, *, resume: bool):
 
 def _result(item: BatchItem, answer: dict, resume: bool) -> ItemResult:
     if "error" in answer:
-        return ItemResult(item, FAILED, error=answer["error"]["message"], seconds=answer["seconds"])
+        return ItemResult(item, FAILED, error=answer["error"]["message"], seconds=answer["seconds"],
+                          input_error=answer["input_error"])
     try:
         write_files(answer["files"], item.output, overwrite=resume)
     except (InputError, OSError) as exc:

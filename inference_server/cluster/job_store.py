@@ -129,9 +129,9 @@ class JobStoreActor:
 
 def _outputs(folder, samples: int) -> list:
     from ..pipeline import set_folders
-    from ..server_app import set_files
+    from ..server_app import _set_files  # the file list the plain server gives
 
-    return [JobOutput(sample=index, folder=path, files=set_files(path))
+    return [JobOutput(sample=index, folder=path, files=_set_files(path))
             for index, path in enumerate(set_folders(folder, samples))]
 
 

@@ -37,7 +37,8 @@ def placement() -> dict:
 
 
 def run_one(pipeline, request, progress=None, should_cancel=None) -> dict:
-    """{"files", "seconds"} of one request, or {"error": {"code", "message"}, "seconds"}."""
+    """{"files", "seconds"} of one request, {"cancelled": True, ...}, or {"error": {"code", "message"},
+    "input_error": whether the image or a parameter was refused, "seconds"}."""
     from ..progress import GenerationCancelled
 
     start = time.monotonic()
@@ -46,7 +47,9 @@ def run_one(pipeline, request, progress=None, should_cancel=None) -> dict:
     except GenerationCancelled:
         return {"cancelled": True, "seconds": time.monotonic() - start}
     except Exception as exc:  # the job fails with this message; the worker stays ready for the next
+        from ..errors import InputError
         from ..jobs import describe_failure
 
-        return {"error": describe_failure(exc), "seconds": time.monotonic() - start}
+        return {"error": describe_failure(exc), "input_error": isinstance(exc, InputError),
+                "seconds": time.monotonic() - start}
     return {"files": files, "seconds": time.monotonic() - start}
