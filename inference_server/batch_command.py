@@ -19,7 +19,7 @@ def add_batch_command(commands, add_generation_options, add_model_options):
         description="Generate one view set per image into OUT/<name>/ and record each image in OUT/manifest.jsonl. "
                     "INPUTS are images, folders of images, or CSV files with a 'file' column and per-image "
                     "'elevation', 'crop_size', 'seed' (or any generation parameter). A failing image is recorded "
-                    "and the rest go on; the exit status is 1 when any image failed.")
+                    "and the rest go on; the exit status is 1 while any image of the run has failed.")
     batch.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="image, folder or CSV file")
     batch.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="the run's folder")
     batch.add_argument("--resume", action="store_true",
@@ -52,4 +52,4 @@ def run_batch_command(args, defaults: dict, service_options: dict) -> int:
     print(f"batch: {summary.done} done, {summary.failed} failed, {summary.skipped} skipped (complete, or failed on "
           f"an input unchanged since); "
           f"manifest: {summary.manifest}", file=sys.stderr, flush=True)
-    return EXIT_SOME_FAILED if summary.failed else 0
+    return EXIT_SOME_FAILED if summary.failed_in_manifest else 0
