@@ -200,7 +200,8 @@ class RayJobStore(JobStore):
 
     def cluster(self) -> dict:
         """What GET /v1/health says about the cluster: the model replicas and their GPUs."""
-        replicas = self._call("replicas")
+        replicas = [{key: value for key, value in replica.items() if key != "model"}
+                    for replica in self._call("replicas")]
         return {"replicas": replicas, "replica_count": len(replicas),
                 "gpus": sorted({f"{r['node_id'][:8]}:{gpu}" for r in replicas for gpu in r["gpu_ids"]})}
 

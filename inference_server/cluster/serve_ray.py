@@ -135,3 +135,6 @@ def _remove(serve, ray, store) -> None:
         except Exception as exc:
             log.info("could not remove the Serve app %s: %s", name, exc)
     ray.kill(store)
+    # Serve's HTTP proxy keeps its port until Serve stops: stop it unless other apps use it
+    if not serve.status().applications:
+        serve.shutdown()
