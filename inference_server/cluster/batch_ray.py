@@ -58,13 +58,19 @@ def start_workers(ray, make_pipeline, *, workers: int | None = None, gpus_per_wo
     return handles
 
 
-def ray_executor(ray, handles: list, *, resume: bool):
-    """An executor for batch.run_batch: each image to the next free actor, results as they come."""
+def ray_executor(ray, start, *, resume: bool):
+    """An executor for batch.run_batch: each image to the next free actor, results as they come.
+
+    `start()` starts the actors (start_workers); it is called only when there is an image to
+    generate, so a resumed run with nothing left loads no model.
+    """
 
     def execute(items):
         waiting = list(items)[::-1]  # popped from the end: the order given
+        if not waiting:
+            return
         running = {}  # object ref -> (item, actor)
-        idle = list(handles)
+        idle = list(start())
         while waiting or running:
             while idle and waiting:
                 item = waiting.pop()
@@ -81,7 +87,7 @@ def ray_executor(ray, handles: list, *, resume: bool):
             item, actor = running.pop(ready[0])
             try:
                 answer = ray.get(ready[0])
-            except ray.exceptions.RayActorError:
+            except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
                 yield ItemResult(item, FAILED, error=WORKER_DIED)
                 if not idle and not running:  # that was the last worker
                     for item in reversed(waiting):

@@ -20,7 +20,6 @@ STORE_NAME = "glimpse-jobs"
 NAMESPACE = "glimpse"  # the store and the replicas find each other by name in it
 REPLICA_LOST = ("the model replica running this job was lost (its node or process died) and the job was "
                 "stopped; the other jobs go on. Submit it again")
-NO_REPLICA_TIMEOUT_S = 600.0  # a job waits this long for a model replica to take it
 
 
 class JobFailed(Exception):
@@ -108,7 +107,9 @@ class JobStoreActor:
         self._contexts[job.id] = context
         try:
             answer = self._model_handle().run.remote(job.id, request).result(timeout_s=None)
-        except (exceptions.RayActorError, exceptions.ActorDiedError, exceptions.ActorUnavailableError) as exc:
+        except exceptions.RayTaskError:
+            raise  # a bug in the replica's code (run_one answers every job's own failure)
+        except exceptions.RayError as exc:  # the replica's process or node died
             raise SetupError(f"{REPLICA_LOST} ({type(exc).__name__})", code="replica_lost") from None
         finally:
             self._contexts.pop(job.id, None)

@@ -38,10 +38,13 @@ class ModelReplica:
     def run(self, job_id: str, request) -> dict:
         import ray
 
-        def report(event) -> bool:
-            return ray.get(self.store.report.remote(job_id, event))
+        cancelled = threading.Event()
 
-        return run_one(self.pipeline, request, progress=report)
+        def report(event):  # the store's answer: whether the job was cancelled meanwhile
+            if ray.get(self.store.report.remote(job_id, event)):
+                cancelled.set()
+
+        return run_one(self.pipeline, request, progress=report, should_cancel=cancelled.is_set)
 
     def __del__(self):
         try:
