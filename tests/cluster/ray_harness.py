@@ -11,6 +11,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference_server"))
 
 import server_harness  # noqa: E402  (see above)
+from server_harness import REPO_ROOT  # noqa: E402,F401  (for the tests)
 
 MIB = 1024 * 1024
 # small nodes: the object store holds only a few view sets in flight
