@@ -136,20 +136,55 @@ def _outputs(folder, samples: int) -> list:
             for index, path in enumerate(set_folders(folder, samples))]
 
 
-def start_job_store(ray, *, model_app: str, model_deployment: str, workers: int, max_queue: int):
-    """The store actor, pinned to the head node (the ingress serves the files it writes there)."""
+def start_job_store(ray, *, model_app: str, model_deployment: str, workers: int, max_queue: int,
+                    detached: bool = False):
+    """The store actor, pinned to the head node (the ingress serves the files it writes there).
+
+    The one that runs already is kept (an ingress restarted by Serve finds its jobs again).
+    `detached`: it outlives the process that starts it (RayService: an ingress replica).
+    """
     actor = ray.remote(JobStoreActor).options(
         name=STORE_NAME, namespace=NAMESPACE, num_cpus=0, max_concurrency=workers + 64,
-        resources={"node:__internal_head__": 0.001}, max_restarts=0)
+        resources={"node:__internal_head__": 0.001}, max_restarts=0, get_if_exists=True,
+        lifetime="detached" if detached else None)
     handle = actor.remote(model_app, model_deployment, workers, max_queue)
     ray.get(handle.queue_state.remote())  # wait until it runs
     return handle
+
+
+def remove_leftover_store(ray) -> None:
+    """End the store of an earlier server on this cluster (a RayService app's outlives it; so does one
+    whose `serve --ray` process was killed): its jobs belonged to deployments that are gone."""
+    try:
+        leftover = ray.get_actor(STORE_NAME, namespace=NAMESPACE)
+    except ValueError:
+        return
+    ray.kill(leftover)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the name is free once the actor is gone
+        try:
+            ray.get_actor(STORE_NAME, namespace=NAMESPACE)
+        except ValueError:
+            return
+        time.sleep(0.2)
 
 
 def job_store_handle():
     import ray
 
     return ray.get_actor(STORE_NAME, namespace=NAMESPACE)
+
+
+def wait_for_store(timeout_s: float = 120.0):
+    """The store's handle, once it runs (model replicas may start before it)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return job_store_handle()
+        except ValueError:  # not created yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 class RayJobStore(JobStore):
@@ -198,6 +233,11 @@ class RayJobStore(JobStore):
 
     def request_shutdown(self):
         self._call("request_shutdown")
+
+    def model_info(self):
+        """A running replica's model info (None while no replica runs)."""
+        replicas = self._call("replicas")
+        return replicas[0]["model"] if replicas else None
 
     def cluster(self) -> dict:
         """What GET /v1/health says about the cluster: the model replicas and their GPUs."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 
-from .job_store import job_store_handle
+from .job_store import wait_for_store
 from .models import placement, run_one
 
 MODEL_DEPLOYMENT = "GlimpseModel"
@@ -29,7 +29,7 @@ class ModelReplica:
 
         self.pipeline = make_pipeline()
         self.replica_id = serve.get_replica_context().replica_id.unique_id
-        self.store = job_store_handle()
+        self.store = wait_for_store()
         info = {**placement(), "model": self.pipeline.service.info()}
         import ray
 
@@ -68,14 +68,23 @@ def model_deployment(serve, make_pipeline, *, replicas=None, min_replicas=None, 
 
 
 class ClusterService:
-    """What the FastAPI app asks of its service, answered for models that live in the replicas."""
+    """What the FastAPI app asks of its service, answered for models that live in the replicas:
+    a replica's model info, or (while none runs, e.g. autoscaled to zero) the unloaded model's."""
 
-    def __init__(self, model_info: dict, rembg_model=None):
-        self._info = dict(model_info)
-        self.rembg_model = rembg_model
+    def __init__(self, jobs, service_options: dict):
+        self._jobs = jobs
+        self._options = dict(service_options)
+        self._info = None
+        self.rembg_model = service_options.get("rembg_model")
 
     def info(self) -> dict:
-        return dict(self._info)
+        if self._info is None:
+            self._info = self._jobs.model_info()
+        if self._info is not None:
+            return dict(self._info)
+        from ..service import SyncDreamerService
+
+        return {**SyncDreamerService(**self._options).info(), "loaded": False}
 
     def gpu_memory(self):
         return None  # per replica; see the replicas in /v1/health
@@ -94,28 +103,41 @@ class ClusterPipeline:
         self.service = service
 
 
-def ingress_deployment(serve, token: str, settings, model_info: dict, rembg_model=None):
-    """The bound ingress: the plain server's FastAPI app over the cluster's job store."""
+def ingress_deployment(serve, token: str, settings, service_options: dict, *, store_workers=None, models=None):
+    """The bound ingress: the plain server's FastAPI app over the cluster's job store.
+
+    With `models` (the bound model deployment, in the same application) the ingress starts the job
+    store itself, with `store_workers` workers: for RayService, where no `serve --ray` process does.
+    """
 
     @serve.ingress()
     class Ingress:
-        def __init__(self, token, settings, model_info, rembg_model):
-            self._args = (token, settings, model_info, rembg_model)
+        def __init__(self, token, settings, service_options, store_workers, models):
+            self._args = (token, settings, service_options)
+            if models is not None:
+                import ray
+
+                from .job_store import start_job_store
+
+                start_job_store(ray, model_app=serve.get_replica_context().app_name,
+                                model_deployment=MODEL_DEPLOYMENT, workers=store_workers,
+                                max_queue=settings.max_queue, detached=True)
 
         def __serve_build_asgi_app__(self):
             from ..app import create_app
             from .job_store import RayJobStore
 
-            token, settings, model_info, rembg_model = self._args
+            token, settings, service_options = self._args
             jobs = RayJobStore()
-            app = create_app(ClusterPipeline(ClusterService(model_info, rembg_model)), token, settings, jobs=jobs,
+            app = create_app(ClusterPipeline(ClusterService(jobs, service_options)), token, settings, jobs=jobs,
                              manage_lifecycle=False)
             _forward_shutdown(app.state.server.shutdown_requested, jobs)
             return app
 
     return serve.deployment(Ingress).options(
         name=INGRESS_DEPLOYMENT, num_replicas=1, max_ongoing_requests=256,
-        ray_actor_options={"num_cpus": 0, "resources": HEAD_NODE}).bind(token, settings, model_info, rembg_model)
+        ray_actor_options={"num_cpus": 0, "resources": HEAD_NODE}).bind(token, settings, service_options,
+                                                                        store_workers, models)
 
 
 def _forward_shutdown(event: threading.Event, jobs):

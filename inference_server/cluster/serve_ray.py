@@ -21,7 +21,7 @@ from .. import protocol
 from ..errors import InputError, SetupError
 from ..version import __version__
 from .connect import gpu_total, ray_cluster
-from .job_store import start_job_store, wait_for_replicas
+from .job_store import remove_leftover_store, start_job_store, wait_for_replicas
 from .models import ModelSpec
 from .serve_app import MODEL_DEPLOYMENT, ingress_deployment, model_deployment
 
@@ -73,6 +73,7 @@ def serve_on_ray(args, token: str, settings, service_options: dict) -> int:
         from ray import serve
 
         start, most = replica_counts(args, gpu_total(ray))
+        remove_leftover_store(ray)
         store = start_job_store(ray, model_app=MODEL_APP, model_deployment=MODEL_DEPLOYMENT, workers=most,
                                 max_queue=settings.max_queue)
         try:
@@ -85,9 +86,8 @@ def serve_on_ray(args, token: str, settings, service_options: dict) -> int:
                                        cpus_per_replica=args.cpus_per_replica),
                       name=MODEL_APP, route_prefix=None)
             replicas = wait_for_replicas(store, start, READY_TIMEOUT_S)
-            model_info = replicas[0]["model"] if replicas else _unloaded_info(service_options)
-            serve.run(ingress_deployment(serve, token, settings, model_info, service_options.get("rembg_model")),
-                      name=INGRESS_APP, route_prefix="/")
+            serve.run(ingress_deployment(serve, token, settings, service_options), name=INGRESS_APP,
+                      route_prefix="/")
             _wait_until_answering(url, token)
             print(protocol.format_ready_line(port, url, os.getpid(), __version__), flush=True)
             log.info("serving on %s with %d model replica(s) on GPUs %s; outputs in %s", url, len(replicas),
@@ -99,13 +99,6 @@ def serve_on_ray(args, token: str, settings, service_options: dict) -> int:
         finally:
             _remove(serve, ray, store)
     return 0
-
-
-def _unloaded_info(service_options: dict) -> dict:
-    """What /v1/model says while no replica runs yet (autoscaling from zero)."""
-    from ..service import SyncDreamerService
-
-    return {**SyncDreamerService(**service_options).info(), "loaded": False}
 
 
 def _wait_until_answering(url: str, token: str, timeout_s: float = 60.0) -> None:
