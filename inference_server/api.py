@@ -9,7 +9,7 @@ import os
 import threading
 from pathlib import Path
 
-from .params import parse_params, python_keyword
+from .params import parse_params, python_keyword, python_switch
 from .pipeline import GenerationRequest, Pipeline, check_request
 from .progress import TerminalProgress
 from .protocol import SET_FILES
@@ -32,7 +32,7 @@ def get_service(checkpoint=None, device="auto", precision="auto", random_weights
                 _service.unload_model()
             _service = SyncDreamerService(checkpoint_path=checkpoint, device=device, precision=precision,
                                           random_weights=random_weights, rembg_model=rembg_model,
-                                          low_memory=low_memory)
+                                          low_memory=low_memory, switch=python_switch)
             _service_options = options
         return _service
 

@@ -19,10 +19,11 @@ import hmac
 import logging
 import time
 
-from fastapi import APIRouter, BackgroundTasks, FastAPI, Request
+from fastapi import APIRouter, BackgroundTasks, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from . import protocol, schemas
 from .errors import InputError, SetupError
@@ -72,13 +73,36 @@ def create_app(pipeline, token: str, settings: ServerSettings = ServerSettings()
                   "`Authorization: Bearer <token>`; every error is `{\"error\": {\"code\", \"message\"}}`.",
                   openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan, redirect_slashes=False)
     app.state.server = server
-    app.include_router(_routes(server, app))
+    app.openapi = _protocol_schema(app)
+    router = _routes(server, app)
+    app.include_router(router)
+    app.state.routes = router.routes  # for the Allow header of a 405
     _install_error_handlers(app)
     app.add_middleware(RequestGuard, token=token, settings=settings)
     return app
 
 
 # ---- routes ---------------------------------------------------------------------------------------
+
+
+def _protocol_schema(app: FastAPI):
+    """app.openapi as the protocol is: errors are 400 (not FastAPI's 422) and need the token."""
+    generate = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = generate()
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    operation["responses"].pop("422", None)
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema["components"]["schemas"].pop(name, None)
+            schema["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+            schema["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
 
 
 def _routes(server: ServerApp, app: FastAPI) -> APIRouter:
@@ -189,9 +213,9 @@ def _install_error_handlers(app: FastAPI) -> None:
             return error_response(404, E.NOT_FOUND, f"no route {method} {path}; the routes all start with "
                                   f"{protocol.API_PREFIX}/ and are listed at {protocol.ROUTE_OPENAPI}")
         if exc.status_code == 405:
-            allowed = (exc.headers or {}).get("Allow", "")
+            allowed = _allowed_methods(request)
             return error_response(405, E.METHOD_NOT_ALLOWED, f"{method} is not allowed on {path}; use "
-                                  f"{allowed.replace(', ', ' or ')}", exc.headers)
+                                  f"{' or '.join(allowed)}", {"Allow": ", ".join(allowed)})
         if exc.status_code == 400:  # FastAPI could not read the body as JSON
             cause = exc.__cause__
             reason = f" ({type(cause).__name__}: {cause})" if cause else ""
@@ -206,10 +230,14 @@ def _install_error_handlers(app: FastAPI) -> None:
                               "details; please report it.")
 
 
-_BODY_SHAPES = {
-    protocol.ROUTE_JOBS: '{"image_b64": "...", "filename": "cat.png", "params": {...}}',
-    protocol.ROUTE_PREVIEW: '{"image_b64": "...", "params": {...}}',
-}
+def _allowed_methods(request) -> list:
+    """Every method some route takes on this path (Starlette names only the first route's)."""
+    methods = set()
+    for route in request.app.state.routes:
+        match, _ = route.matches(request.scope)  # PARTIAL: the path matches, the method does not
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def describe_validation_error(errors) -> tuple:

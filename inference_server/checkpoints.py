@@ -38,9 +38,18 @@ def default_locations() -> list:
     return [folder / f"{CHECKPOINT_STEM}{suffix}" for folder in folders for suffix in CHECKPOINT_SUFFIXES]
 
 
-def find_checkpoint(explicit=None) -> Path:
-    """The checkpoint to load; SetupError saying where we looked and what to do if there is none."""
-    for given, source in ((explicit, "--checkpoint"), (os.environ.get(CHECKPOINT_ENV), CHECKPOINT_ENV)):
+def _cli_switch(name: str, value=True) -> str:
+    flag = "--" + name.replace("_", "-")
+    return flag if value is True else f"{flag} {value}"
+
+
+def find_checkpoint(explicit=None, switch=_cli_switch) -> Path:
+    """The checkpoint to load; SetupError saying where we looked and what to do if there is none.
+
+    `switch(name, value)` spells an option as the person sets it (params.cli_switch or
+    params.python_switch).
+    """
+    for given, source in ((explicit, switch("checkpoint", "PATH")), (os.environ.get(CHECKPOINT_ENV), CHECKPOINT_ENV)):
         if given:
             path = Path(given).expanduser()
             if not path.is_file():
@@ -50,15 +59,15 @@ def find_checkpoint(explicit=None) -> Path:
     for path in default_locations():
         if path.is_file():
             return path
-    raise SetupError(missing_checkpoint_message())
+    raise SetupError(missing_checkpoint_message(switch))
 
 
-def missing_checkpoint_message() -> str:
+def missing_checkpoint_message(switch=_cli_switch) -> str:
     looked = "\n".join(f"  - {path}" for path in default_locations())
     return (
-        "No SyncDreamer checkpoint found. Looked for --checkpoint, the environment variable "
+        f"No SyncDreamer checkpoint found. Looked for {switch('checkpoint', 'PATH')}, the environment variable "
         f"{CHECKPOINT_ENV}, and:\n{looked}\n"
         "Get it with:  python -m inference_server download\n"
         "(or put syncdreamer-pretrain.ckpt in one of those places by hand). "
-        "To try the pipeline without it, use --random-weights (the views are then noise)."
+        f"To try the pipeline without it, use {switch('random_weights')} (the views are then noise)."
     )

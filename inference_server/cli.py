@@ -308,8 +308,26 @@ def run_convert(args) -> int:
     return 0
 
 
+def _bench_module():
+    """tools/bench.py of the repository: a development tool, not shipped in the extension zip."""
+    import importlib.util
+
+    from .checkpoints import project_root
+
+    path = project_root() / "tools" / "bench.py"
+    if not path.is_file():
+        raise SetupError(f"bench is a development tool and is not installed here ({path} is missing); run it "
+                         "from a clone of the repository", code="no_bench")
+    spec = importlib.util.spec_from_file_location("glimpse_tools_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
 def run_bench(args) -> int:
-    from .bench import BenchOptions, run_bench as bench, write_json
+    tool = _bench_module()
+    BenchOptions, bench, write_json = tool.BenchOptions, tool.run_bench, tool.write_json
 
     try:
         samples = tuple(int(n) for n in args.samples.split(","))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from .protocol import (
     FORMAT_VERSION,
     GRID_FILE,
     INPUT_FILE,
-    SET_FILES,
+    SET_FILES,  # noqa: F401 (re-exported for callers of this module)
     TRANSFORMS_FILE,
     VIEW_FILES,
     VIEW_SIZE,
@@ -30,7 +29,6 @@ from .protocol import (
 
 GRID_COLUMNS = 4
 assert VIEW_SIZE == cameras.IMAGE_SIZE and VIEW_FILES == tuple(map(cameras.view_file_name, range(cameras.VIEW_COUNT)))
-__all__ = ["SET_FILES", "CAMERAS_FILE", "write_view_set", "write_set_files", "read_view_set"]
 
 RANDOM_WEIGHTS_WARNING = (
     "RANDOM WEIGHTS: these views come from a model without trained weights and show noise, "
@@ -187,50 +185,3 @@ def write_view_set(dest, views, input_image: Image.Image, metadata: dict, overwr
     with staging.Staged(dest, overwrite) as stage:
         write_set_files(stage.folder, views, input_image, metadata)
     return dest
-
-
-# ---- reading a set ----------------------------------------------------------------------------
-
-@dataclass
-class ViewSet:
-    """A view set on disk, as `read_view_set` found it."""
-
-    folder: Path
-    cameras: dict
-    transforms: dict
-    view_paths: list
-    input_path: Path
-    grid_path: Path
-
-    def load_views(self) -> list:
-        """The 16 views as PIL RGB images."""
-        views = []
-        for path in self.view_paths:
-            with Image.open(path) as image:
-                views.append(image.convert("RGB"))
-        return views
-
-
-def read_view_set(folder) -> ViewSet:
-    """Read and check the folder of one view set (for tests and tools)."""
-    folder = Path(folder).expanduser().absolute()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no view set folder at {folder}")
-    cameras_path = folder / CAMERAS_FILE
-    if not cameras_path.is_file():
-        raise ValueError(f"{folder} is not a view set: it has no {CAMERAS_FILE}")
-    try:
-        content = json.loads(cameras_path.read_text(encoding="utf-8"))
-        transforms = json.loads((folder / TRANSFORMS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{folder}: cannot read its JSON files ({error})") from error
-    if content.get("format") != FORMAT_NAME:
-        raise ValueError(f"{cameras_path} is not a {FORMAT_NAME} file (format {content.get('format')!r})")
-    if not isinstance(content.get("format_version"), int) or content["format_version"] > FORMAT_VERSION:
-        raise ValueError(f"{cameras_path} has format_version {content.get('format_version')!r}; this reader "
-                         f"knows version {FORMAT_VERSION} and older: update the tool that reads it")
-    view_paths = [folder / view["file"] for view in content["views"]]
-    missing = [path.name for path in (*view_paths, folder / INPUT_FILE, folder / GRID_FILE) if not path.is_file()]
-    if missing:
-        raise ValueError(f"{folder} is incomplete: {', '.join(missing)} missing")
-    return ViewSet(folder, content, transforms, view_paths, folder / INPUT_FILE, folder / GRID_FILE)

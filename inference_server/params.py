@@ -59,6 +59,16 @@ def python_keyword(name: str) -> str:
     return f"{name}="
 
 
+def cli_switch(name: str, value=True) -> str:
+    """How a person sets an option on the command line: --random-weights, --checkpoint PATH."""
+    return cli_flag(name) if value is True else f"{cli_flag(name)} {value}"
+
+
+def python_switch(name: str, value=True) -> str:
+    """How a person sets an option in the Python API: random_weights=True, checkpoint=PATH."""
+    return f"{name}={value}"
+
+
 def _bad(what: str, message: str) -> InputError:
     return InputError(f"{what} {message}", code=protocol.ErrorCode.BAD_PARAMETER)
 

@@ -4,12 +4,13 @@ Every entry point goes through `Pipeline.run`: the command line (`generate`), th
 (`generate_multiview`, `SyncDreamerService.generate_and_save`), the server's job worker,
 `bench`, and batch runners. So a seed gives the same files whichever way it was asked for.
 
-    from inference_server.pipeline import GenerationRequest, Pipeline
+    from inference_server.params import parse_params
+    from inference_server.pipeline import GenerationRequest, Pipeline, check_request
     from inference_server.service import SyncDreamerService
 
     pipeline = Pipeline(SyncDreamerService(random_weights=True))
     request = GenerationRequest(image="cat.png", output="out/cat", params=parse_params({"steps": 5}))
-    pipeline.check(request)             # the output rule and the image, before any model time
+    check_request(request)              # the output rule and the image, before any model time
     folders = pipeline.run(request, progress=print, should_cancel=lambda: False)
 
 - `request.output` is the set folder itself for one sample; with several samples it holds

@@ -13,7 +13,7 @@ from PIL import Image
 from . import protocol
 from .errors import InputError
 from .images import has_useful_alpha, normalize_mode
-from .params import check_value, python_keyword
+from .params import check_value
 
 MODEL_INPUT_SIZE = protocol.VIEW_SIZE
 NO_CROP = protocol.NO_CROP
@@ -88,11 +88,11 @@ def _crop_and_centre(rgba: Image.Image, crop_size: int) -> Image.Image:
     left, top, right, bottom = columns[0], rows[0], columns[-1], rows[-1]
     # the reference's box (min, min, max, max) is exclusive at max: keep that, but never empty
     box = (int(left), int(top), int(max(right, left + 1)), int(max(bottom, top + 1)))
-    cropped = rgba.crop(box)
-    width, height = cropped.size
+    width, height = box[2] - box[0], box[3] - box[1]
     scale = crop_size / max(width, height)
     size = (max(1, int(scale * width)), max(1, int(scale * height)))
-    resized = cropped.resize(size, Image.Resampling.BICUBIC)
+    # resampled straight from the box: no full-size copy of a large image's crop
+    resized = rgba.resize(size, Image.Resampling.BICUBIC, box=box)
     canvas = Image.new("RGBA", (MODEL_INPUT_SIZE, MODEL_INPUT_SIZE), (0, 0, 0, 0))
     canvas.paste(resized, ((MODEL_INPUT_SIZE - size[0]) // 2, (MODEL_INPUT_SIZE - size[1]) // 2))
     return canvas

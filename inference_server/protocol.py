@@ -101,7 +101,7 @@ NO_CROP = -1
 CROP_SIZE_RANGE = (64, 256)
 BACKGROUND_CHOICES = ("auto", "keep", "remove")
 RECOMMENDED_ELEVATION = (-10.0, 40.0)
-MAX_SEED = 2**63 - 1
+MAX_SEED = 2**53 - 1  # the largest integer that every JSON reader (JavaScript too) keeps exactly
 OUTPUT_DIR_PARAM = "output_dir"  # a job parameter of the server only: where its folder goes
 
 

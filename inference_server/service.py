@@ -23,7 +23,7 @@ from .errors import SetupError
 from .protocol import SET_FILES
 from .images import load_image, normalize_mode
 from .output_folder import model_output_to_views
-from .params import GenerationParams, parse_params, python_keyword
+from .params import GenerationParams, cli_switch, parse_params, python_keyword
 from .preprocess import background_source, preprocess_for_syncdreamer, to_model_input
 from .progress import LOADING_MODEL, PREPARING, SAMPLING, GenerationCancelled, ProgressEvent
 from .version import __version__
@@ -38,11 +38,15 @@ AUTO_BATCH_VIEWS = 16
 LOW_MEMORY_BATCH_VIEWS = 4
 SAMPLER = "ddim"
 DDIM_ETA = 1.0  # the reference samples with eta = 1 (stochastic DDIM)
-RANDOM_WEIGHTS_WARNING = (
-    "RANDOM WEIGHTS: the model runs without trained weights (--random-weights), so every view is "
-    "noise, not your object. For real views get the checkpoint with "
-    "`python -m inference_server download` and start without --random-weights."
-)
+
+
+def random_weights_warning(switch=cli_switch) -> str:
+    """Said wherever views from random weights show up; `switch` spells the option."""
+    return (f"RANDOM WEIGHTS: the model runs without trained weights ({switch('random_weights')}), so every "
+            "view is noise, not your object. For real views get the checkpoint with "
+            f"`python -m inference_server download` and start without {switch('random_weights')}.")
+
+
 
 
 @dataclass
@@ -64,19 +68,21 @@ class SyncDreamerService:
     `random_weights`: the tiny model with seeded random weights, no checkpoint needed (the
     views are noise: for trying the pipeline and for tests); `low_memory`: CLIP and the VAE wait
     on the CPU and four views go through the UNet at a time (None = on for GPUs under 8 GB);
-    `channels_last`, `compile_mode`: the optional speed-ups of ldm.speed.
+    `channels_last`, `compile_mode`: the optional speed-ups of ldm.speed; `switch(name, value)`
+    spells an option in messages as the person sets it (params.cli_switch, params.python_switch).
     """
 
     def __init__(self, config_path=None, checkpoint_path=None, device="auto", precision="auto",
                  random_weights=False, rembg_model=None, low_memory=None, channels_last=False,
-                 compile_mode="off"):
+                 compile_mode="off", switch=cli_switch):
+        self.switch = switch
         self.random_weights = bool(random_weights)
         default_config = TINY_CONFIG if self.random_weights else FULL_CONFIG
         self.config_path = Path(config_path) if config_path else configs_dir() / default_config
         if not self.config_path.is_file():
             raise SetupError(f"model config not found: {self.config_path}; the configs/ folder of the "
                              "project is missing or incomplete", code="no_config")
-        self.checkpoint_path = None if self.random_weights else find_checkpoint(checkpoint_path)
+        self.checkpoint_path = None if self.random_weights else find_checkpoint(checkpoint_path, switch)
         self.device = devices.resolve_device(device)
         self.dtype = devices.resolve_precision(precision, self.device)
         self.low_memory = devices.resolve_low_memory(low_memory, self.device)
@@ -107,7 +113,7 @@ class SyncDreamerService:
             "auto_batch_views": self.batch_views(0),
             "channels_last": self.channels_last,
             "compile": self.compile_mode,
-            "warning": RANDOM_WEIGHTS_WARNING if self.random_weights else None,
+            "warning": random_weights_warning(self.switch) if self.random_weights else None,
         }
 
     def batch_views(self, asked: int) -> int:
@@ -136,7 +142,7 @@ class SyncDreamerService:
                 devices.free_cached_memory(self.device)
                 if devices.is_out_of_memory(exc):
                     raise SetupError(f"the model does not fit into the memory of {self.device}; close "
-                                     "other programs that use the GPU, or start with --low-memory",
+                                     f"other programs that use the GPU, or start with {self.switch('low_memory')}",
                                      code="out_of_memory") from None
                 raise
             if self.low_memory:
@@ -227,14 +233,14 @@ class SyncDreamerService:
             raise SetupError(
                 f"{self.device} ran out of memory during sampling (batch_views "
                 f"{self.batch_views(params.batch_views)}, samples {params.samples}). Lower batch_views "
-                "(1 needs least), use samples 1, start the server with --low-memory, or close other "
+                f"(1 needs least), use samples 1, start with {self.switch('low_memory')}, or close other "
                 "programs that use the GPU.", code="out_of_memory") from None
 
     def set_metadata(self, result: GenerationResult, index: int, input_file: str) -> dict:
         """What cameras.json says about the model and the generation of sample `index`."""
         params = result.params
         return {
-            "warning": RANDOM_WEIGHTS_WARNING if self.random_weights else None,
+            "warning": random_weights_warning(self.switch) if self.random_weights else None,
             "model": {
                 "name": "SyncDreamer",
                 "config": self.config_path.name,

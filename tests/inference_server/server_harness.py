@@ -4,6 +4,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -23,7 +24,7 @@ FAST = {"steps": 1, "batch_views": 16, "cfg_scale": 1.0}
 class ServerProcess:
     """`python -m inference_server serve ...` as a child process, with its ready line parsed."""
 
-    def __init__(self, args, env_extra=None, token=TOKEN):
+    def __init__(self, args, env_extra=None, token=TOKEN, stdin=subprocess.DEVNULL):
         env = dict(os.environ)
         env.pop("GLIMPSE_CHECKPOINT", None)
         if token is not None:
@@ -32,7 +33,7 @@ class ServerProcess:
         self.token = token
         self.process = subprocess.Popen(
             [sys.executable, "-m", "inference_server", "serve", *args],
-            cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            cwd=REPO_ROOT, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.stdout_lines = queue.Queue()
         self.stderr_lines = []
         threading.Thread(target=self._pump, args=(self.process.stdout, self.stdout_lines.put), daemon=True).start()
@@ -79,6 +80,21 @@ class ServerProcess:
         if parse and answer_headers.get("Content-Type", "").startswith("application/json"):
             content = json.loads(content)
         return status, content, answer_headers
+
+    def raw(self, data: bytes, timeout=30) -> bytes:
+        """Send `data` as it is on a new connection; everything the server answers until it closes."""
+        answer = b""
+        with socket.create_connection(("127.0.0.1", self.ready["port"]), timeout=timeout) as connection:
+            connection.sendall(data)
+            while chunk := connection.recv(65536):
+                answer += chunk
+        return answer
+
+    def peak_rss_mb(self) -> float:
+        """The server process's peak resident memory so far (VmHWM), in MiB."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        [line] = [line for line in status.splitlines() if line.startswith("VmHWM:")]
+        return int(line.split()[1]) / 1024
 
     def json(self, method, path, body=None, expect=200):
         status, content, _ = self.request(method, path, body)

@@ -16,7 +16,8 @@ from PIL import Image
 import inference_server
 from inference_server import checkpoints
 from inference_server.errors import SetupError
-from inference_server.output_folder import SET_FILES, read_view_set
+from glimpse_syncdreamer_addon.core.view_sets import read_view_set  # the add-on's reader: one reader
+from inference_server.protocol import SET_FILES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FAST_ARGS = ["--random-weights", "--steps", "1", "--batch-views", "16", "--cfg-scale", "1", "--seed", "7",
@@ -51,11 +52,11 @@ def test_cli_generate_writes_a_complete_set_with_progress(cli_set):
     assert "decoding: 100%" in result.stderr and "16/16" in result.stderr
     view_set = read_view_set(out)
     assert sorted(p.name for p in out.iterdir()) == sorted(SET_FILES)
-    generation = view_set.cameras["generation"]
+    generation = view_set.metadata["generation"]
     assert (generation["seed"], generation["steps"], generation["elevation_deg"]) == (7, 1, 20.0)
     assert generation["input_file"] == "cat.png" and generation["batch_view_num"] == 16
-    assert view_set.cameras["model"]["random_weights"] is True
-    assert view_set.cameras["warning"].startswith("RANDOM WEIGHTS")
+    assert view_set.metadata["model"]["random_weights"] is True
+    assert view_set.metadata["warning"].startswith("RANDOM WEIGHTS")
 
 
 def test_cli_refuses_bad_input_and_an_occupied_folder_before_loading_the_model(tmp_path, cli_set, cat_path):
@@ -64,7 +65,7 @@ def test_cli_refuses_bad_input_and_an_occupied_folder_before_loading_the_model(t
     result = run_cli("generate", text_file, "-o", tmp_path / "a", "--random-weights")
     assert result.returncode == 2 and "error: notes.png is not an image" in result.stderr
     result = run_cli("generate", cat_path, "-o", tmp_path / "b", "--random-weights", "--steps", "0")
-    assert result.returncode == 2 and "'steps' must be between 1 and 1000" in result.stderr
+    assert result.returncode == 2 and "--steps must be between 1 and 1000" in result.stderr  # in the words of the CLI
     occupied, _ = cli_set
     result = run_cli("generate", cat_path, "-o", occupied, "--random-weights")
     assert result.returncode == 2 and "--overwrite" in result.stderr

@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from inference_server import cameras, output_folder, staging
+from glimpse_syncdreamer_addon.core.view_sets import read_view_set
 from inference_server.errors import InputError
 
 
@@ -82,9 +83,9 @@ def test_transforms_json_is_nerfstudio_style(written_set):
 
 
 def test_read_view_set_round_trip(written_set):
-    view_set = output_folder.read_view_set(written_set)
-    assert view_set.cameras["generation"]["seed"] == 7
-    loaded = view_set.load_views()
+    view_set = read_view_set(written_set)  # as the add-on reads it
+    assert view_set.metadata["generation"]["seed"] == 7
+    loaded = [Image.open(view.image.path).convert("RGB") for view in view_set.views]
     assert [v.getpixel((5, 5)) for v in loaded] == [v.getpixel((5, 5)) for v in make_views()]
 
 
@@ -142,7 +143,7 @@ def test_failure_while_replacing_keeps_previous_set(written_set, monkeypatch):
     with pytest.raises(ValueError):
         output_folder.write_view_set(written_set, make_views(), Image.new("RGB", (256, 256)), make_metadata(),
                                      overwrite=True)
-    assert output_folder.read_view_set(written_set).cameras["generation"]["seed"] == 7
+    assert read_view_set(written_set).metadata["generation"]["seed"] == 7
     assert sorted(p.name for p in written_set.parent.iterdir()) == ["cat_0"]
 
 
@@ -200,5 +201,5 @@ def test_failed_final_rename_puts_previous_set_back(written_set, monkeypatch):
     with pytest.raises(OSError, match="simulated"):
         output_folder.write_view_set(written_set, make_views(), Image.new("RGB", (256, 256)), make_metadata(),
                                      overwrite=True)
-    assert output_folder.read_view_set(written_set).cameras["generation"]["seed"] == 7
+    assert read_view_set(written_set).metadata["generation"]["seed"] == 7
     assert sorted(p.name for p in written_set.parent.iterdir()) == ["cat_0"]

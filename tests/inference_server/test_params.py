@@ -62,3 +62,19 @@ def test_messages_name_the_parameter_as_the_interface_spells_it():
         parse_params({"crop_size": 20}, spell=cli_flag)
     with pytest.raises(InputError, match="^steps= must be between 1 and 1000"):
         parse_params({"steps": 0}, spell=python_keyword)
+
+
+def test_setup_messages_name_options_as_the_interface_sets_them(tmp_path, monkeypatch):
+    from inference_server import checkpoints
+    from inference_server.errors import SetupError
+    from inference_server.params import cli_switch, python_switch
+    from inference_server.service import SyncDreamerService
+
+    python_side = SyncDreamerService(random_weights=True, device="cpu", switch=python_switch).info()["warning"]
+    assert "random_weights=True" in python_side and "--random-weights" not in python_side
+    assert "--random-weights" in SyncDreamerService(random_weights=True, device="cpu").info()["warning"]
+    monkeypatch.setattr(checkpoints, "default_locations", lambda: [tmp_path / "none.ckpt"])
+    monkeypatch.delenv(checkpoints.CHECKPOINT_ENV, raising=False)
+    for switch, words in ((python_switch, "checkpoint=PATH"), (cli_switch, "--checkpoint PATH")):
+        with pytest.raises(SetupError, match=words):
+            checkpoints.find_checkpoint(None, switch)

@@ -1,6 +1,10 @@
-"""Server processes of their own: preload, idle unload, shutdown, a made-up token, SIGKILL mid-write."""
+"""Server processes of their own: preload, idle unload, shutdown, a made-up token, SIGKILL mid-write,
+leftovers removed at the next start, and no orphans: the server ends with its parent or its stdin."""
+import os
 import re
 import socket
+import subprocess
+import sys
 import time
 
 from server_harness import ServerProcess
@@ -71,3 +75,39 @@ def test_a_server_killed_while_writing_leaves_no_complete_folder(tmp_path, cat_p
         assert sorted(p.name for p in final.iterdir()) and (final / "cameras.json").is_file()
         final.rename(root / f".done-{attempt}")
     raise AssertionError("never caught the server while it was writing")
+
+
+def test_leftovers_of_killed_runs_are_removed_at_the_next_start(start_server, tmp_path):
+    root = tmp_path / "out"
+    root.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    killed = root / f".cat_0123.partial-{dead.pid}-1a2b3c4d"  # its writer is gone
+    (killed / "sample_0").mkdir(parents=True)
+    (killed / "sample_0" / "cameras.json").write_text("{}")
+    writing = root / f".cat_4567.partial-{os.getpid()}-5e6f7a8b"  # its writer still runs
+    writing.mkdir()
+    kept = root / "cat_89ab"
+    kept.mkdir()
+    server = start_server()
+    assert not killed.exists() and writing.is_dir() and kept.is_dir()
+    assert any("removed" in line and killed.name in line for line in server.stderr_lines)
+
+
+def test_the_server_ends_soon_after_its_parent(start_server):
+    parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        server = start_server("--parent-pid", str(parent.pid))
+        assert server.json("GET", "/v1/health")["busy"] is False
+    finally:
+        parent.kill()
+        parent.wait()
+    assert server.wait_exit(15) == 0  # it polls twice a second, then stops cleanly
+    assert any("parent process" in line for line in server.stderr_lines)
+
+
+def test_the_server_ends_when_its_stdin_pipe_closes(start_server):
+    server = start_server("--exit-with-stdin", stdin=subprocess.PIPE)
+    assert server.json("GET", "/v1/health")["busy"] is False
+    server.process.stdin.close()  # what happens when the parent (Blender) dies
+    assert server.wait_exit(15) == 0

@@ -34,7 +34,7 @@ def test_low_memory_generation_equals_the_normal_one(cat_png):
     for a, b in zip(normal.views[0], low.views[0]):
         difference = np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16))
         assert difference.max() <= 1  # chunks of 4 views instead of 16: rounding only
-    assert low_service._metadata(low, 0, "cat.png")["generation"]["batch_view_num"] == 4
+    assert low_service.set_metadata(low, 0, "cat.png")["generation"]["batch_view_num"] == 4
 
 
 def test_float16_overflow_switches_to_bfloat16_and_generates_again(cat_png, monkeypatch):
@@ -52,7 +52,7 @@ def test_float16_overflow_switches_to_bfloat16_and_generates_again(cat_png, monk
     assert runs == [(torch.float16, 9), (torch.bfloat16, 9)]  # the same seed again
     assert service.dtype == torch.bfloat16 and service.model.cc_projection.weight.dtype == torch.bfloat16
     assert service.model.alphas_cumprod.dtype == torch.float32  # the schedule stays float32
-    assert service._metadata(result, 0, "cat.png")["generation"]["precision"] == "bfloat16"
+    assert service.set_metadata(result, 0, "cat.png")["generation"]["precision"] == "bfloat16"
     # later generations go straight to bfloat16
     service.run(cat_png, parse_params({"steps": 1, "seed": 1, "background": "keep"}))
     assert runs[-1] == (torch.bfloat16, 1)

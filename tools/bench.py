@@ -1,6 +1,8 @@
-"""`python -m inference_server bench`: how fast and how big the model is on this machine.
+"""`python -m inference_server bench` (or `python tools/bench.py`): how fast and how big the model
+is on this machine. A development tool: it lives beside the package, not in the extension zip.
 
-Measures, with the server's own loading and generation code: the load time from a
+Measures, with the server's own loading code and the generation pipeline that users run
+(pipeline.Pipeline: preprocessing, sampling, decoding, writing the view sets): the load time from a
 `.safetensors` file (in process, and from process start to the READY line of `serve --preload`),
 seconds per 16-view sample for each batch of samples, UNet passes and achieved TFLOP/s (from
 ldm.flops' analytic count), peak memory (measured, and as ldm.memory_estimate expects it on a
@@ -14,6 +16,7 @@ import os
 import platform
 import resource
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,19 +29,21 @@ import torch
 import ldm
 from ldm.checkpoint import save_safetensors
 from ldm.flops import count_generation_flops
-from ldm.generate import decode_views, sample_latents
 from ldm.memory_estimate import estimate_generation_memory
 from ldm.precision_check import noise_prediction_errors
 from ldm.schedule import ddim_timesteps
 
-from . import devices
-from .checkpoints import configs_dir
-from .errors import SetupError
-from .protocol import READY_PREFIX
-from .images import load_image
-from .preprocess import preprocess_for_syncdreamer, to_model_input
-from .service import FULL_CONFIG, SyncDreamerService, build_random_model
-from .version import __version__
+from inference_server import devices
+from inference_server.checkpoints import configs_dir
+from inference_server.errors import SetupError
+from inference_server.images import load_image
+from inference_server.params import parse_params
+from inference_server.pipeline import GenerationRequest, Pipeline
+from inference_server.preprocess import preprocess_for_syncdreamer, to_model_input
+from inference_server.progress import DECODING, SAMPLING, WRITING
+from inference_server.protocol import READY_PREFIX
+from inference_server.service import FULL_CONFIG, SyncDreamerService, build_random_model
+from inference_server.version import __version__
 
 EXAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "examples" / "cat.png"
 ELEVATION = 30.0
@@ -93,7 +98,8 @@ def run_bench(options: BenchOptions, say=print) -> dict:
             say(format_accuracy(results["accuracy"]))
         del reference
         devices.free_cached_memory(device)
-        results["speed"] = [measure_speed(options, config, service, image, samples) for samples in options.samples]
+        results["speed"] = [measure_speed(options, config, service, samples, Path(scratch))
+                            for samples in options.samples]
         say(format_speed(results["speed"], results))
         service.unload_model()
         if options.startup:
@@ -210,31 +216,39 @@ def flop_counts(config: Path, options: BenchOptions, service: SyncDreamerService
     return counts
 
 
-def measure_speed(options: BenchOptions, config: Path, service: SyncDreamerService, image: torch.Tensor,
-                  samples: int) -> dict:
-    """Warm up, then time `repeats` generations of `samples` samples (sampling and decoding)."""
+def measure_speed(options: BenchOptions, config: Path, service: SyncDreamerService, samples: int,
+                  scratch: Path) -> dict:
+    """Warm up, then time `repeats` runs of the pipeline that users run, `samples` samples each:
+    from the image file to written view sets, split into its phases by its progress events."""
     model, device = service.model, service.device
     batch_views = service.batch_views(options.batch_views)
+    pipeline = Pipeline(service)
 
-    def generate(steps: int, seed: int) -> tuple[float, float]:
-        generator = torch.Generator().manual_seed(seed)
+    def generate(steps: int, seed: int) -> dict:
+        params = parse_params({"steps": steps, "cfg_scale": options.cfg_scale, "seed": seed, "samples": samples,
+                               "batch_views": options.batch_views, "elevation": ELEVATION})
+        output = scratch / f"speed-{samples}-{seed}-{steps}"
+        starts = {}
+
+        def progress(event):
+            if event.phase not in starts:
+                synchronize(device)  # the phase before has finished on the GPU too
+                starts[event.phase] = time.perf_counter()
+
         started = time.perf_counter()
-        with torch.inference_mode():
-            latents = sample_latents(model, image.to(device), ELEVATION, steps=steps, cfg_scale=options.cfg_scale,
-                                     batch_view_num=batch_views, sample_num=samples, generator=generator)
-            synchronize(device)
-            sampled = time.perf_counter()
-            decode_views(model, latents)
-            synchronize(device)
-        return sampled - started, time.perf_counter() - sampled
+        pipeline.run(GenerationRequest(image=options.image, output=output, params=params), progress=progress)
+        finished = time.perf_counter()
+        shutil.rmtree(output)
+        return {"preparing_s": starts[SAMPLING] - started, "sampling_s": starts[DECODING] - starts[SAMPLING],
+                "decoding_s": starts[WRITING] - starts[DECODING], "writing_s": finished - starts[WRITING],
+                "seconds": finished - started}
 
     for run in range(options.warmup):
         generate(min(options.steps, 3), SAMPLING_SEED + run)
     reset_peak_memory(device)
     runs = [generate(options.steps, SAMPLING_SEED + run) for run in range(options.repeats)]
-    sampling = sorted(run[0] for run in runs)[len(runs) // 2]   # the median run
-    decoding = sorted(run[1] for run in runs)[len(runs) // 2]
-    total = sampling + decoding
+    median = sorted(runs, key=lambda run: run["seconds"])[len(runs) // 2]
+    total, sampling = median["seconds"], median["sampling_s"]
     steps = len(ddim_timesteps(options.steps))
     guided = 2 if options.cfg_scale != 1.0 else 1
     flops = {name: count_generation_flops(config, options.steps, options.cfg_scale, samples=samples,
@@ -245,8 +259,10 @@ def measure_speed(options: BenchOptions, config: Path, service: SyncDreamerServi
         "batch_views": batch_views,
         "seconds": total,
         "seconds_per_sample": total / samples,
+        "preparing_seconds": median["preparing_s"],
         "sampling_seconds": sampling,
-        "decoding_seconds": decoding,
+        "decoding_seconds": median["decoding_s"],
+        "writing_seconds": median["writing_s"],
         "unet_view_passes_per_s": steps * model.view_num * guided * samples / sampling,
         "unet_calls_per_s": steps * -(-model.view_num // batch_views) / sampling,
         "tflops_reference": flops["reference"] / total / 1e12,
@@ -255,7 +271,7 @@ def measure_speed(options: BenchOptions, config: Path, service: SyncDreamerServi
         # what ldm.memory_estimate expects a CUDA GPU to hold at this precision
         "estimated_gpu_peak_gb": estimate_generation_memory(
             config, service.dtype, samples, batch_views, options.cfg_scale, service.low_memory).peak_gb,
-        "runs": [{"sampling_s": s, "decoding_s": d} for s, d in runs],
+        "runs": runs,
     }
 
 
@@ -371,6 +387,10 @@ def format_speed(speed: list, results: dict) -> str:
                      f"{row['unet_calls_per_s']:>13.2f} {row['tflops_reference']:>12.2f} "
                      f"{row['tflops_executed']:>13.2f} {row['peak_memory']['allocated_gb']:>12.2f} "
                      f"{row['estimated_gpu_peak_gb']:>12.2f}")
+    for row in speed:
+        lines.append(f"  {row['samples']} sample(s), s/run by phase of the pipeline: preparing "
+                     f"{row['preparing_seconds']:.2f}, sampling {row['sampling_seconds']:.2f}, decoding "
+                     f"{row['decoding_seconds']:.2f}, writing {row['writing_seconds']:.2f}")
     return "\n".join(lines)
 
 
@@ -380,3 +400,9 @@ def format_startup(startup: dict) -> str:
 
 def write_json(results: dict, path: Path) -> None:
     path.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":  # python tools/bench.py [options]: the same as python -m inference_server bench
+    from inference_server.cli import main
+
+    sys.exit(main(["bench", *sys.argv[1:]]))

@@ -1,0 +1,226 @@
+"""Write docs/protocol.md from the schema the server serves at /v1/openapi.json.
+
+    .venv/bin/python tools/protocol_docs.py           # rewrite docs/protocol.md
+    .venv/bin/python tools/protocol_docs.py --check   # exit 1 when it is out of date
+
+The routes, request and answer shapes come from the app's OpenAPI schema (app.create_app,
+with the pydantic models of schemas.py); the ready line, limits, job states and error codes
+from protocol.py. So the page is never a second copy to keep in step by hand:
+tests/inference_server/test_protocol_docs.py fails when it is out of date.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from inference_server import protocol
+from inference_server.app import create_app
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DOC = REPO_ROOT / "docs" / "protocol.md"
+COMMAND = "python tools/protocol_docs.py"
+
+
+class _NoModel:
+    """The schema needs no model: a stand-in for the pipeline's service."""
+
+    rembg_model = None
+
+    def info(self) -> dict:
+        return {"loaded": False}
+
+
+class _NoPipeline:
+    service = _NoModel()
+
+
+def served_schema() -> dict:
+    """What GET /v1/openapi.json answers."""
+    return create_app(_NoPipeline(), "schema-only", manage_lifecycle=False).openapi()
+
+
+def _type(schema: dict) -> str:
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        return f"[{name}](#{name.lower()})"
+    if "const" in schema:
+        return f"`{schema['const']!r}`".replace("'", '"')
+    if "enum" in schema:
+        return " \\| ".join(f'`"{value}"`' if isinstance(value, str) else f"`{value}`" for value in schema["enum"])
+    if "anyOf" in schema:
+        return " or ".join(_type(option) for option in schema["anyOf"])
+    kind = schema.get("type", "any")
+    if kind == "array":
+        return f"array of {_type(schema.get('items', {}))}"
+    if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
+        return "object"
+    return {"integer": "integer", "number": "number", "string": "string", "boolean": "boolean",
+            "null": "null", "object": "object"}.get(kind, kind)
+
+
+def _number(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # the schema may carry large integers as floats
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def _range(schema: dict) -> str:
+    parts = []
+    for option in schema.get("anyOf", [schema]):
+        low, high = option.get("minimum"), option.get("maximum")
+        if low is not None and high is not None:
+            parts.append(f"{_number(low)}..{_number(high)}")
+        elif low is not None or high is not None:
+            parts.append(f">= {_number(low)}" if low is not None else f"<= {_number(high)}")
+        if "maxLength" in option:
+            parts.append(f"at most {option['maxLength']} characters")
+    return ", ".join(parts)
+
+
+def _default(schema: dict, required: bool) -> str:
+    if required:
+        return "required"
+    if "default" not in schema:
+        return ""
+    value = schema["default"]
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, dict):
+        return "{}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _model_section(name: str, schema: dict) -> list:
+    lines = [f"### {name}", ""]
+    if schema.get("description"):
+        lines += [" ".join(schema["description"].split()), ""]
+    lines += ["| field | type | range | default | meaning |", "|---|---|---|---|---|"]
+    required = set(schema.get("required", ()))
+    for field, spec in schema.get("properties", {}).items():
+        meaning = " ".join(spec.get("description", "").split())
+        lines.append(f"| `{field}` | {_type(spec)} | {_range(spec)} | {_default(spec, field in required)} | {meaning} |")
+    if schema.get("additionalProperties") is False:
+        lines += ["", "Unknown fields are refused (400)."]
+    return lines + [""]
+
+
+def _body(operation: dict) -> str:
+    content = operation.get("requestBody", {}).get("content", {})
+    if "application/json" in content:
+        return _type(content["application/json"]["schema"])
+    return ""
+
+
+def _success(operation: dict) -> str:
+    for status, response in sorted(operation["responses"].items()):
+        if status.startswith("2"):
+            content = response.get("content", {})
+            if "application/json" in content and content["application/json"].get("schema"):
+                return f"{status} {_type(content['application/json']['schema'])}"
+            kinds = ", ".join(f"`{kind}`" for kind in content) or "no body"
+            return f"{status} {kinds}"
+    return ""
+
+
+def render(schema: dict) -> str:
+    """The text of docs/protocol.md."""
+    lines = [
+        "# The server's HTTP protocol",
+        "",
+        f"<!-- Generated by `{COMMAND}` from the schema the server serves at "
+        f"`{protocol.ROUTE_OPENAPI}` and from inference_server/protocol.py. Do not edit by hand. -->",
+        "",
+        "`python -m inference_server serve` speaks HTTP/1.1 with JSON bodies, on 127.0.0.1 unless it is "
+        "bound elsewhere on purpose. The add-on, scripts and other tools talk to it as described here; "
+        "`inference_server/protocol.py` holds the names below for Python clients (standard library only).",
+        "",
+        "## Starting, the token, the ready line",
+        "",
+        f"The bearer token comes from the environment variable `{protocol.TOKEN_ENV}` (without it the server "
+        "makes one and prints it on stderr). When the server accepts requests it prints exactly one line on "
+        "stdout:",
+        "",
+        "    " + protocol.format_ready_line(8765, "http://127.0.0.1:8765", 1234, "0.1.0"),
+        "",
+        "`serve --parent-pid PID` ends the server within a few seconds after process PID ended; "
+        "`serve --exit-with-stdin` ends it when its stdin is closed. The Blender add-on passes both.",
+        "",
+        "## Every request",
+        "",
+        "- `Authorization: Bearer <token>` on every route, the schema at "
+        f"`{protocol.ROUTE_OPENAPI}` included; 401 `unauthorized` otherwise.",
+        "- `Host` must name the address the server listens on (on 127.0.0.1: any loopback name), "
+        "against DNS rebinding; 403 `forbidden_host` otherwise, unless `serve --allow-host NAME`.",
+        "- A request with a browser's `Origin` header is refused (403 `forbidden_origin`) unless "
+        "`serve --allow-origin ORIGIN`.",
+        f"- A body is at most `serve --max-body-mb` (default {protocol.DEFAULT_MAX_BODY_MB:g} MB); beyond it 413 "
+        f"`body_too_large`. An image file may be at most 3/4 of that, less {protocol.BODY_ENVELOPE_BYTES // 1024} KB "
+        f"(base64 makes it 4/3 larger): {protocol.DEFAULT_MAX_IMAGE_BYTES / protocol.MIB:.1f} MB by default.",
+        f"- At most `serve --max-queue` jobs wait (default {protocol.DEFAULT_MAX_QUEUE}); one more is answered "
+        f"429 `queue_full` with a `Retry-After` header (seconds).",
+        "- Every error is `{\"error\": {\"code\": \"...\", \"message\": \"...\"}}` ([ErrorAnswer](#erroranswer)); "
+        "the message says what is wrong and what to do. Malformed HTTP (e.g. a bad `Content-Length`) is "
+        "answered 400 and the connection closed.",
+        "",
+        "## Routes",
+        "",
+        "| method | path | body | success | what it does |",
+        "|---|---|---|---|---|",
+    ]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            lines.append(f"| {method.upper()} | `{path}` | {_body(operation)} | {_success(operation)} | "
+                         f"{operation.get('summary', '')} |")
+    lines += [
+        f"| GET | `{protocol.ROUTE_OPENAPI}` | | 200 `application/json` | this schema (OpenAPI 3) |",
+        "",
+        "## Job states",
+        "",
+        f"`{protocol.QUEUED}`, then the running states in order: "
+        + ", ".join(f"`{state}`" for state in protocol.RUNNING_STATES)
+        + "; it ends in one of " + ", ".join(f"`{state}`" for state in protocol.FINAL_STATES) + ". "
+        "A job's sets appear in their folder only when all of them are complete; a failed or cancelled "
+        "job leaves nothing that looks finished.",
+        "",
+        "## Error codes",
+        "",
+        ", ".join(f"`{value}`" for name, value in vars(protocol.ErrorCode).items() if not name.startswith("_")) + ".",
+        "",
+        "## Output folders",
+        "",
+        f"One sample: the job's folder is the set. Several: `{protocol.sample_folder_name(0)}` .. "
+        f"`{protocol.SAMPLE_FOLDER_PREFIX}<N-1>` inside it. A set holds "
+        + ", ".join(f"`{name}`" for name in (protocol.VIEW_FILES[0], "...", protocol.VIEW_FILES[-1],
+                                              *protocol.SET_FILES[protocol.VIEW_COUNT:]))
+        + f" (optionally `{protocol.MESH_FILE}`); see docs/contracts.md for cameras.json.",
+        "",
+        "## Shapes",
+        "",
+    ]
+    for name, model in schema["components"]["schemas"].items():
+        lines += _model_section(name, model)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only say whether docs/protocol.md is up to date")
+    args = parser.parse_args(argv)
+    text = render(served_schema())
+    if args.check:
+        if DOC.is_file() and DOC.read_text(encoding="utf-8") == text:
+            return 0
+        print(f"{DOC} is out of date: run `{COMMAND}`", file=sys.stderr)
+        return 1
+    DOC.write_text(text, encoding="utf-8")
+    print(DOC)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
