@@ -191,18 +191,14 @@ def _csv_value(text: str):
 
 
 def is_complete(item: BatchItem) -> bool:
-    """True when every set of the image is on disk and readable (what --resume skips)."""
-    from .output_folder import read_view_set
+    """True when every set of the image is on disk (what --resume skips). Sets appear whole
+    (pipeline.py writes them atomically), and cameras.json, written last, marks each one."""
+    from . import protocol
     from .pipeline import set_folders
 
     if item.params is None:
         return False
-    try:
-        for folder in set_folders(item.output, item.params.samples):
-            read_view_set(folder)
-    except (OSError, ValueError):
-        return False
-    return True
+    return all((folder / protocol.CAMERAS_FILE).is_file() for folder in set_folders(item.output, item.params.samples))
 
 
 # ---- the run ------------------------------------------------------------------------------------

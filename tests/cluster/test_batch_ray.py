@@ -7,7 +7,7 @@ import sys
 import pytest
 from ray_harness import REPO_ROOT
 
-from inference_server.output_folder import read_view_set
+from glimpse_syncdreamer_addon.core.view_sets import read_view_set  # the add-on's reader: one reader
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 FAST = ["--steps", "1", "--cfg-scale", "1", "--batch-views", "16", "--random-weights", "--quiet"]
@@ -43,7 +43,7 @@ def test_six_images_one_bad_then_resume_does_nothing(cluster, data_dir, tmp_path
     for name in ("aircraft.png", "backpack.png", "cat.png", "crystal.png", "teapot.png"):
         line = by_name[name]
         assert line["state"] == "done", line
-        generation = read_view_set(line["output"]).cameras["generation"]
+        generation = read_view_set(line["output"]).metadata["generation"]
         assert generation["crop_size"] == line["params"]["crop_size"]
         assert generation["seed"] == line["params"]["seed"]
     assert by_name["crystal.png"]["params"]["crop_size"] == 180

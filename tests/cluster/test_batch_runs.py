@@ -9,6 +9,7 @@ import shutil
 import pytest
 from PIL import Image
 
+from glimpse_syncdreamer_addon.core.view_sets import read_view_set  # the add-on's reader: one reader
 from inference_server import output_folder
 from inference_server.batch import MANIFEST_FILE, collect_items, local_executor, run_batch
 from inference_server.errors import InputError
@@ -108,7 +109,7 @@ def test_failures_are_recorded_and_resume_retries_only_what_may_now_work(images,
     assert list(lines) == ["broken.png", "cat.png", "crystal.png", "teapot.png"]  # one line each, input order
     assert lines["broken.png"]["input_error"] and "not an image" in lines["broken.png"]["error"]
     assert not lines["teapot.png"]["input_error"] and "lost its GPU" in lines["teapot.png"]["error"]
-    output_folder.read_view_set(lines["cat.png"]["output"])
+    assert read_view_set(lines["cat.png"]["output"]).metadata["generation"]["steps"] == 1
 
     with pytest.raises(InputError, match="--resume"):  # a second run into the same folder must say so
         run_batch(items, out, local_executor(pipeline, resume=False), show_progress=False)
