@@ -59,3 +59,18 @@ def test_two_jobs_run_at_once_a_third_waits_and_both_kinds_of_cancel(server, cat
     assert set(protocol.SET_FILES) <= set(names)
     view = server.fetch(first["id"], 0, "view_00.png")
     assert view.startswith(b"\x89PNG") and view == (Path(folder) / "view_00.png").read_bytes()
+
+
+def test_the_addon_remote_mode_generates_and_downloads_a_set(server, cat_png, tmp_path):
+    # the add-on's own client and downloader, as its Remote mode uses them (bpy-free modules)
+    from glimpse_syncdreamer_addon.core.client import GlimpseClient
+    from glimpse_syncdreamer_addon.core.set_download import download_sets
+    from glimpse_syncdreamer_addon.core.view_sets import read_view_set
+
+    client = GlimpseClient(server.url, server.token)
+    job = client.create_job(cat_png, "cat.png", {"steps": 1, "cfg_scale": 1.0, "batch_views": 16})
+    job = server.wait_for(job["id"], timeout=300)
+    assert job["state"] == protocol.DONE, job
+    folders = download_sets(client, client.get_job(job["id"]), tmp_path / "downloads")
+    view_set = read_view_set(folders[0])
+    assert len(view_set.views) == 16 and view_set.warning.startswith("RANDOM WEIGHTS")
