@@ -1,6 +1,8 @@
 """The `--ray` flags of `serve` and `batch` (argparse only: no Ray import here)."""
 from __future__ import annotations
 
+from ..errors import InputError
+
 
 def add_ray_options(parser, *, serve: bool) -> None:
     group = parser.add_argument_group("Ray cluster (needs the ray extra; docs/scaling.md)")
@@ -24,5 +26,15 @@ def add_ray_options(parser, *, serve: bool) -> None:
         group.add_argument("--max-replicas", type=int, default=None, metavar="N", help="see --min-replicas")
 
 
+_CLUSTER_ONLY = ("ray_gpus", "ray_cpus", "replicas", "min_replicas", "max_replicas")
+
+
 def ray_requested(args) -> bool:
-    return getattr(args, "ray", None) is not None
+    """True with --ray; InputError for flags that mean something only with it."""
+    if getattr(args, "ray", None) is not None:
+        return True
+    given = [name for name in _CLUSTER_ONLY if getattr(args, name, None) is not None]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise InputError(f"{flags} describe(s) a Ray cluster: add --ray local (this machine) or --ray ADDRESS")
+    return False

@@ -33,3 +33,11 @@ def test_ray_flags_without_ray_name_the_extra(repo_root, data_dir, tmp_path):
                             cwd=repo_root, capture_output=True, text=True)
     assert result.returncode == 3, result.stderr
     assert "--ray needs Ray" in result.stderr and '".[ray]"' in result.stderr
+
+
+def test_cluster_flags_without_ray_are_refused(data_dir, tmp_path, capsys):
+    from inference_server.cli import main
+
+    assert main(["batch", str(data_dir / "testset" / "cat.png"), "-o", str(tmp_path / "out"), "--replicas", "2"]) == 2
+    assert "--replicas describe(s) a Ray cluster: add --ray local" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
