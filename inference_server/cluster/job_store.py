@@ -197,7 +197,10 @@ class RayJobStore(JobStore):
         self._actor = actor or job_store_handle()
 
     def _call(self, method, *args, **kwargs):
-        return self._ray.get(getattr(self._actor, method).remote(*args, **kwargs))
+        try:
+            return self._ray.get(getattr(self._actor, method).remote(*args, **kwargs))
+        except self._ray.exceptions.RayTaskError as exc:  # the store's own exception, e.g. QueueFull -> 429
+            raise exc.cause from None
 
     def start(self):
         pass  # the actor runs from its start
