@@ -5,7 +5,7 @@ from ray_harness import NODE_ARGS, start_ray_server, stop_ray_server
 from inference_server import protocol
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
-LONG = {"steps": 40}  # still sampling when the node goes
+LONG = {"steps": 20}  # still sampling when the node goes
 
 
 def test_one_replica_per_node_and_the_server_survives_losing_a_node(cluster, cat_png, tmp_path):
