@@ -242,6 +242,10 @@ def run_batch(items, out, execute, *, resume: bool = False, show_progress: bool 
         try:
             for result in execute(todo):
                 record(result)
+        except BaseException:
+            if log.tell() == 0 and not lines:  # nothing ran (e.g. the workers could not start): no run to resume
+                manifest.unlink()
+            raise
         finally:
             bar.close()
     final = [lines[str(item.source)] for item in items if str(item.source) in lines]

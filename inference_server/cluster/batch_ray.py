@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..batch import DONE, FAILED, BatchItem, ItemResult
 from ..errors import InputError, SetupError
+from .connect import error_summary
 from .models import placement, run_one
 from .transfer import write_files
 
@@ -54,7 +55,8 @@ def start_workers(ray, make_pipeline, *, workers: int | None = None, gpus_per_wo
     try:
         ray.get([handle.placement.remote() for handle in handles])
     except ray.exceptions.RayActorError as exc:
-        raise SetupError(f"the model workers could not start: {exc}", code="worker_start_failed") from None
+        raise SetupError(f"the model workers could not start: {error_summary(str(exc))}",
+                         code="worker_start_failed") from None
     return handles
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 
 from ..errors import InputError, SetupError
 
@@ -51,6 +52,14 @@ def ray_cluster(address: str, *, gpus: float | None = None, cpus: int | None = N
         yield ray
     finally:
         ray.shutdown()
+
+
+def error_summary(text: str) -> str:
+    """The last line of a remote traceback as Ray passes it on: the exception and its message."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if not lines:
+        return "see the Ray logs in /tmp/ray/session_latest/logs"
+    return re.sub(r"^inference_server\.errors\.\w+: ", "", lines[-1])  # our errors speak for themselves
 
 
 def gpu_total(ray) -> float:

@@ -20,7 +20,7 @@ import urllib.request
 from .. import protocol
 from ..errors import InputError, SetupError
 from ..version import __version__
-from .connect import gpu_total, ray_cluster
+from .connect import error_summary, gpu_total, ray_cluster
 from .job_store import remove_leftover_store, start_job_store, wait_for_replicas
 from .models import ModelSpec
 from .serve_app import MODEL_DEPLOYMENT, ingress_deployment, model_deployment
@@ -79,12 +79,15 @@ def serve_on_ray(args, token: str, settings, service_options: dict) -> int:
         try:
             serve.start(http_options={"host": settings.host, "port": port}, proxy_location="HeadOnly")
             log.info("starting %s model replica(s) on the cluster ...", start if start == most else f"{start}..{most}")
-            serve.run(model_deployment(serve, ModelSpec(service_options), replicas=start if start == most else None,
-                                       min_replicas=None if start == most else start,
-                                       max_replicas=None if start == most else most,
-                                       gpus_per_replica=args.gpus_per_replica,
-                                       cpus_per_replica=args.cpus_per_replica),
-                      name=MODEL_APP, route_prefix=None)
+            models = model_deployment(serve, ModelSpec(service_options), replicas=start if start == most else None,
+                                      min_replicas=None if start == most else start,
+                                      max_replicas=None if start == most else most,
+                                      gpus_per_replica=args.gpus_per_replica, cpus_per_replica=args.cpus_per_replica)
+            try:
+                serve.run(models, name=MODEL_APP, route_prefix=None)
+            except RuntimeError:
+                raise SetupError(f"the model replicas could not start: {_replica_error(serve)}",
+                                 code="replicas_failed") from None
             replicas = wait_for_replicas(store, start, READY_TIMEOUT_S)
             serve.run(ingress_deployment(serve, token, settings, service_options), name=INGRESS_APP,
                       route_prefix="/")
@@ -99,6 +102,15 @@ def serve_on_ray(args, token: str, settings, service_options: dict) -> int:
         finally:
             _remove(serve, ray, store)
     return 0
+
+
+def _replica_error(serve) -> str:
+    """The last line of what Serve says about the failed model deployment (the replica's exception)."""
+    try:
+        message = serve.status().applications[MODEL_APP].deployments[MODEL_DEPLOYMENT].message
+    except (KeyError, AttributeError):
+        message = ""
+    return error_summary(message)
 
 
 def _wait_until_answering(url: str, token: str, timeout_s: float = 60.0) -> None:
