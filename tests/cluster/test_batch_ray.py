@@ -53,3 +53,12 @@ def test_six_images_one_bad_then_resume_does_nothing(cluster, data_dir, tmp_path
     assert "0 done, 0 failed, 6 skipped" in again.stderr, again.stderr
     assert again.returncode == 1  # the bad image is still failed
     assert [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()] == lines
+
+
+def test_a_model_that_cannot_load_stops_the_run_with_its_reason(cluster, data_dir, tmp_path):
+    out = tmp_path / "out"
+    result = run_batch(str(data_dir / "testset" / "cat.png"), "-o", str(out), "--ray", cluster.address,
+                       "--checkpoint", str(tmp_path / "missing.safetensors"), "--quiet")
+    assert result.returncode == 3, result.stderr
+    assert "the model workers could not start: The checkpoint given by --checkpoint" in result.stderr
+    assert not (out / "manifest.jsonl").exists()  # nothing ran: a new run needs no --resume
