@@ -4,6 +4,7 @@ Heavy imports (torch, the model) happen inside the commands that need them, so `
 `download` start at once.
 """
 import argparse
+import logging
 import os
 import secrets
 import sys
@@ -243,21 +244,21 @@ def run_generate(args) -> int:
 def run_serve(args) -> int:
     from .checkpoints import cache_dir
     from .pipeline import Pipeline
-    from .serve import serve
+    from .serve import configure_logging, serve
     from .server_app import ServerSettings, is_loopback
 
     if args.max_queue < 1 or args.preview_concurrency < 1 or args.max_body_mb <= 0:
         raise InputError("--max-queue and --preview-concurrency must be at least 1, --max-body-mb above 0",
                          code=protocol.ErrorCode.BAD_PARAMETER)
+    configure_logging(args.verbose)
+    log = logging.getLogger("glimpse")
     token = os.environ.get(protocol.TOKEN_ENV, "").strip()
     if not token:
         token = secrets.token_urlsafe(24)
-        print(f"glimpse: {protocol.TOKEN_ENV} is not set; this server's token is: {token}", file=sys.stderr,
-              flush=True)
+        log.warning("%s is not set; this server's token is: %s", protocol.TOKEN_ENV, token)
     if not is_loopback(args.host):
-        print(f"WARNING: listening on {args.host}: other machines can reach this server; anyone with the "
-              "token can run jobs on this GPU. output_dir is refused; files are served over HTTP only.",
-              file=sys.stderr, flush=True)
+        log.warning("listening on %s: other machines can reach this server; anyone with the token can run jobs "
+                    "on this GPU. output_dir is refused; files are served over HTTP only.", args.host)
     settings = ServerSettings(host=args.host, output_root=args.output_root or cache_dir() / "outputs",
                               idle_unload_s=args.idle_unload, max_body_bytes=int(args.max_body_mb * protocol.MIB),
                               max_queue=args.max_queue, preview_concurrency=args.preview_concurrency,
@@ -268,15 +269,15 @@ def run_serve(args) -> int:
         return serve_on_ray(args, token, settings, _service_options(args))
     service = _service(args)
     if args.preload:
-        print("glimpse: loading the model ...", file=sys.stderr, flush=True)
+        log.info("loading the model ...")
         service.load_model()
 
     def announce(port, url):
         info = service.info()
         mode = "low-memory mode, " if info["low_memory"] else ""
-        print(f"glimpse: serving on {url} (device {info['device']}, precision {info['precision']}, "
-              f"{mode}{info['auto_batch_views']} views per UNet call by default); outputs in "
-              f"{Path(settings.output_root).expanduser().resolve()}", file=sys.stderr, flush=True)
+        log.info("serving on %s (device %s, precision %s, %s%d views per UNet call by default); outputs in %s",
+                 url, info["device"], info["precision"], mode, info["auto_batch_views"],
+                 Path(settings.output_root).expanduser().resolve())
 
     return serve(Pipeline(service), token, settings, args.port, verbose=args.verbose, parent_pid=args.parent_pid,
                  exit_with_stdin=args.exit_with_stdin, on_ready=announce)

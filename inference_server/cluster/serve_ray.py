@@ -55,9 +55,10 @@ def replica_counts(args, gpus: float) -> tuple:
 
 def serve_on_ray(args, token: str, settings, service_options: dict) -> int:
     from ..process_watch import watch_parent, watch_stdin
-    from ..serve import bind, configure_logging, url_host
+    from ..serve import bind, url_host
 
-    configure_logging(args.verbose)
+    if service_options.get("random_weights"):
+        log.warning("--random-weights: every replica's views will be noise (for trying the pipeline)")
     probe = bind(settings.host, args.port)  # a port in use is refused now, before the cluster starts
     port = probe.getsockname()[1]
     probe.close()
