@@ -48,8 +48,9 @@ def start_workers(ray, make_pipeline, *, workers: int | None = None, gpus_per_wo
                          "GPU each; add GPU workers (`ray start --num-gpus N`) or, on a machine without GPUs, "
                          "use --ray local --ray-gpus N", code="no_gpu")
     count = fit if workers is None else int(workers)
-    if count < 1:
-        raise InputError("--replicas must be at least 1")
+    if not 1 <= count <= fit:  # more would wait for GPUs for ever
+        raise InputError(f"--replicas must be 1..{fit}: the cluster's {gpus:g} GPU(s) hold {fit} model(s) at "
+                         f"{gpus_per_worker:g} GPU each")
     actor = ray.remote(BatchWorker).options(num_gpus=gpus_per_worker, num_cpus=cpus_per_worker, max_restarts=0)
     handles = [actor.remote(make_pipeline) for _ in range(count)]
     try:

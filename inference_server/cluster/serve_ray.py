@@ -45,11 +45,15 @@ def replica_counts(args, gpus: float) -> tuple:
         if not high or high < max(low, 1):
             raise InputError("--max-replicas must be at least 1 and at least --min-replicas")
         return low, high
-    count = args.replicas if args.replicas is not None else fit
-    if not count or count < 1:
+    if fit == 0:
         raise SetupError(f"the Ray cluster has {gpus:g} GPU(s), too few for one model replica at "
-                         f"{args.gpus_per_replica:g} GPU each; add GPU workers (`ray start --num-gpus N`), give "
-                         "--replicas, or on a machine without GPUs use --ray local --ray-gpus N", code="no_gpu")
+                         f"{args.gpus_per_replica:g} GPU each; add GPU workers (`ray start --num-gpus N`), or on a "
+                         "machine without GPUs use --ray local --ray-gpus N", code="no_gpu")
+    count = args.replicas if args.replicas is not None else fit
+    if count is None or count < 1 or (fit is not None and count > fit):  # more would wait for GPUs for ever
+        raise InputError(f"--replicas must be 1..{fit}: the cluster's {gpus:g} GPU(s) hold {fit} replica(s) at "
+                         f"{args.gpus_per_replica:g} GPU each" if fit else
+                         "--replicas must be at least 1 (with --gpus-per-replica 0 there is no default)")
     return count, count
 
 
