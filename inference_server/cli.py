@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 from . import mesh_command, protocol
+from .batch_command import add_batch_command, run_batch_command
+from .cluster.options import add_ray_options, ray_requested
 from .errors import InputError, SetupError
 from .progress import TerminalProgress
 from .version import __version__
@@ -61,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="exit when stdin is closed (for a parent that holds a pipe to it)")
     serve.add_argument("--verbose", action="store_true", help="log every request, not only refused ones")
     _add_model_options(serve)
+    add_ray_options(serve, serve=True)
 
     generate = commands.add_parser("generate", help="generate the sixteen views of one image",
                                    description="Generate the sixteen views of INPUT into OUTDIR "
@@ -68,24 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("input", type=Path, metavar="INPUT", help="the image (RGBA PNG works best)")
     generate.add_argument("-o", "--output", type=Path, required=True, metavar="OUTDIR",
                           help="the output folder")
-    generate.add_argument("--elevation", type=float, help="elevation of the input view in degrees "
-                          "(default 30; -10..40 recommended)")
-    generate.add_argument("--crop-size", type=int, help="object size in the 256 px input, -1 = no crop "
-                          "(default 200)")
-    generate.add_argument("--cfg-scale", type=float, help="guidance scale (default 2.0)")
-    generate.add_argument("--steps", type=int, help="DDIM sampling steps (default 50)")
-    generate.add_argument("--seed", type=int, help="random seed (default 42)")
-    generate.add_argument("--samples", type=int, help="independent view sets (default 1)")
-    generate.add_argument("--batch-views", type=int, help="views per network call; lower = less GPU "
-                          "memory (default 0: automatic, 16, or 4 with --low-memory)")
-    generate.add_argument("--background", choices=("auto", "keep", "remove"),
-                          help="auto (default): remove it unless the image has transparency")
-    generate.add_argument("--use-posterior-mean", action="store_true", default=None,
-                          help="condition on the VAE mean (a little more deterministic)")
+    _add_generation_options(generate)
     generate.add_argument("--overwrite", action="store_true", help="replace an existing view set")
     generate.add_argument("--quiet", action="store_true", help="no progress bar")
     mesh_command.add_generate_options(generate)
     _add_model_options(generate)
+
+    add_batch_command(commands, _add_generation_options, _add_model_options)
 
     download = commands.add_parser("download", help="download the SyncDreamer checkpoint",
                                    description="Download the checkpoint (resumes a broken download, "
@@ -137,6 +129,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_generation_options(parser):
+    parser.add_argument("--elevation", type=float, help="elevation of the input view in degrees "
+                        "(default 30; -10..40 recommended)")
+    parser.add_argument("--crop-size", type=int, help="object size in the 256 px input, -1 = no crop "
+                        "(default 200)")
+    parser.add_argument("--cfg-scale", type=float, help="guidance scale (default 2.0)")
+    parser.add_argument("--steps", type=int, help="DDIM sampling steps (default 50)")
+    parser.add_argument("--seed", type=int, help="random seed (default 42)")
+    parser.add_argument("--samples", type=int, help="independent view sets (default 1)")
+    parser.add_argument("--batch-views", type=int, help="views per network call; lower = less GPU "
+                        "memory (default 0: automatic, 16, or 4 with --low-memory)")
+    parser.add_argument("--background", choices=("auto", "keep", "remove"),
+                          help="auto (default): remove it unless the image has transparency")
+    parser.add_argument("--use-posterior-mean", action="store_true", default=None,
+                          help="condition on the VAE mean (a little more deterministic)")
+
+
+def _given_params(args) -> dict:
+    """The generation flags that were given (the others take the defaults)."""
+    given = {"elevation": args.elevation, "crop_size": args.crop_size, "cfg_scale": args.cfg_scale,
+             "steps": args.steps, "seed": args.seed, "samples": args.samples, "batch_views": args.batch_views,
+             "background": args.background, "use_posterior_mean": args.use_posterior_mean}
+    return {name: value for name, value in given.items() if value is not None}
+
+
 def _add_model_options(parser):
     group = parser.add_argument_group("model")
     group.add_argument("--checkpoint", type=Path, default=None, metavar="PATH",
@@ -170,7 +187,8 @@ def _add_device_options(group):
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"serve": run_serve, "generate": run_generate, "download": run_download,
-               "convert": run_convert, "bench": run_bench, "mesh": mesh_command.run}[args.command]
+               "convert": run_convert, "bench": run_bench, "batch": run_batch,
+               "mesh": mesh_command.run}[args.command]
     try:
         return handler(args)
     except InputError as exc:
@@ -188,13 +206,17 @@ def _error(message: str):
     print(f"error: {message}", file=sys.stderr, flush=True)
 
 
+def _service_options(args) -> dict:
+    """SyncDreamerService's keyword arguments from the model flags."""
+    return dict(config_path=args.config, checkpoint_path=args.checkpoint, device=args.device,
+                precision=args.precision, random_weights=args.random_weights, rembg_model=args.rembg_model,
+                low_memory=args.low_memory, channels_last=args.channels_last, compile_mode=args.compile_mode)
+
+
 def _service(args):
     from .service import SyncDreamerService
 
-    service = SyncDreamerService(config_path=args.config, checkpoint_path=args.checkpoint, device=args.device,
-                                 precision=args.precision, random_weights=args.random_weights,
-                                 rembg_model=args.rembg_model, low_memory=args.low_memory,
-                                 channels_last=args.channels_last, compile_mode=args.compile_mode)
+    service = SyncDreamerService(**_service_options(args))
     if service.random_weights:
         print(f"WARNING: {service.info()['warning']}", file=sys.stderr, flush=True)
     return service
@@ -204,10 +226,7 @@ def run_generate(args) -> int:
     from .params import cli_flag, parse_params
     from .pipeline import GenerationRequest, Pipeline, check_request
 
-    given = {"elevation": args.elevation, "crop_size": args.crop_size, "cfg_scale": args.cfg_scale,
-             "steps": args.steps, "seed": args.seed, "samples": args.samples, "batch_views": args.batch_views,
-             "background": args.background, "use_posterior_mean": args.use_posterior_mean}
-    params = parse_params({name: value for name, value in given.items() if value is not None}, spell=cli_flag)
+    params = parse_params(_given_params(args), spell=cli_flag)
     request = GenerationRequest(image=args.input, output=args.output, params=params, input_name=args.input.name,
                                 overwrite=args.overwrite, options=mesh_command.job_options_from_args(args))
     # refuse a bad image or an occupied folder before loading the model
@@ -243,11 +262,15 @@ def run_serve(args) -> int:
     if not is_loopback(args.host):
         log.warning("listening on %s: other machines can reach this server; anyone with the token can run jobs "
                     "on this GPU. output_dir is refused; files are served over HTTP only.", args.host)
-    service = _service(args)
     settings = ServerSettings(host=args.host, output_root=args.output_root or cache_dir() / "outputs",
                               idle_unload_s=args.idle_unload, max_body_bytes=int(args.max_body_mb * protocol.MIB),
                               max_queue=args.max_queue, preview_concurrency=args.preview_concurrency,
                               allowed_hosts=tuple(args.allow_host), allowed_origins=tuple(args.allow_origin))
+    if ray_requested(args):  # Ray Serve instead of uvicorn: cluster/serve_ray.py
+        from .cluster.serve_ray import serve_on_ray
+
+        return serve_on_ray(args, token, settings, _service_options(args))
+    service = _service(args)
     if args.preload:
         log.info("loading the model ...")
         service.load_model()
@@ -261,6 +284,12 @@ def run_serve(args) -> int:
 
     return serve(Pipeline(service), token, settings, args.port, verbose=args.verbose, parent_pid=args.parent_pid,
                  exit_with_stdin=args.exit_with_stdin, on_ready=announce)
+
+
+def run_batch(args) -> int:
+    if args.random_weights:
+        print("WARNING: --random-weights: every view set will be noise (for trying the pipeline)", file=sys.stderr)
+    return run_batch_command(args, _given_params(args), _service_options(args))
 
 
 def run_download(args) -> int:

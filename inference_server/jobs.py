@@ -208,12 +208,16 @@ class JobStore(abc.ABC):
     @abc.abstractmethod
     def busy(self) -> bool: ...
 
+    def cluster(self):
+        """A store spread over a cluster describes it here (replicas, GPUs) for /v1/health."""
+        return None
+
 
 class JobManager(JobStore):
-    """The in-process job store: queue + one worker thread."""
+    """The in-process job store: a queue and `workers` worker threads (one: one job at a time)."""
 
     def __init__(self, runner, *, idle_seconds: float = 0.0, on_idle=None, keep_finished: int = 200,
-                 max_queue: int = DEFAULT_MAX_QUEUE):
+                 max_queue: int = DEFAULT_MAX_QUEUE, workers: int = 1):
         self._runner = runner
         self._max_queue = int(max_queue)
         self._idle_seconds = float(idle_seconds or 0.0)
@@ -222,16 +226,19 @@ class JobManager(JobStore):
         self._lock = threading.Condition()
         self._jobs = collections.OrderedDict()  # id -> Job, in creation order
         self._queue = collections.deque()
-        self._current = None
+        self._running = {}  # job id -> Job, the jobs the workers run now
         self._stopping = False
         self._last_active = time.monotonic()
         self._idle_done = True  # nothing to unload before the first job
-        self._worker = threading.Thread(target=self._work, name="glimpse-job-worker", daemon=True)
+        # one worker per job that may run at once: 1 for the one GPU; a cluster's store runs one per replica
+        self._workers = [threading.Thread(target=self._work, name=f"glimpse-job-worker-{index}", daemon=True)
+                         for index in range(max(1, int(workers)))]
 
     # --- control -------------------------------------------------------------------------
 
     def start(self):
-        self._worker.start()
+        for worker in self._workers:
+            worker.start()
 
     def shutdown(self, timeout: float = 30.0) -> bool:
         """Cancel what is queued and running, stop the worker; True if it stopped in time."""
@@ -239,12 +246,14 @@ class JobManager(JobStore):
             self._stopping = True
             while self._queue:
                 self._finish(self._queue.popleft(), CANCELLED, "cancelled: the server is shutting down")
-            if self._current is not None:
-                self._current.cancel_requested.set()
+            for job in self._running.values():
+                job.cancel_requested.set()
             self._lock.notify_all()
-        if self._worker.is_alive():
-            self._worker.join(timeout)
-        return not self._worker.is_alive()
+        deadline = time.monotonic() + timeout
+        for worker in self._workers:
+            if worker.is_alive():
+                worker.join(max(0.0, deadline - time.monotonic()))
+        return not any(worker.is_alive() for worker in self._workers)
 
     def note_activity(self):
         """Restart the idle timer (e.g. after the model was loaded on request)."""
@@ -268,7 +277,7 @@ class JobManager(JobStore):
                       total_steps=int(total_steps), warnings=list(warnings))
             self._jobs[job.id] = job
             self._queue.append(job)
-            if len(self._queue) > 1 or self._current is not None:
+            if len(self._queue) > 1 or len(self._running) >= len(self._workers):
                 job.message = f"waiting in the queue (position {self._queue_position(job)})"
             self._prune()
             self._lock.notify_all()
@@ -312,7 +321,7 @@ class JobManager(JobStore):
     @property
     def busy(self) -> bool:
         with self._lock:
-            return self._current is not None
+            return bool(self._running)
 
     # --- worker ----------------------------------------------------------------------------
 
@@ -331,7 +340,7 @@ class JobManager(JobStore):
                     return None
                 if self._queue:
                     job = self._queue.popleft()
-                    self._current = job
+                    self._running[job.id] = job
                     job.state = PREPARING
                     job.message = "preparing the input"
                     job.started = utc_now_iso()
@@ -390,8 +399,8 @@ class JobManager(JobStore):
         job.finished = utc_now_iso()
         if state == DONE:
             job.progress = 1.0
-        if job is self._current:
-            self._current = None
+        if self._running.get(job.id) is job:
+            del self._running[job.id]
             self._last_active = time.monotonic()
             self._idle_done = False
         self._lock.notify_all()

@@ -148,6 +148,8 @@ class Health(BaseModel):
     queue_length: int
     busy: bool
     idle_unload_s: float
+    cluster: Optional[dict[str, Any]] = Field(None, description="served on a Ray cluster (serve --ray): the model "
+                                              "replicas with their nodes and GPU ids; null otherwise")
 
 
 class Message(BaseModel):

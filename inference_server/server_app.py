@@ -155,6 +155,7 @@ class ServerApp:
             "queue_length": self.jobs.queue_length,
             "busy": self.jobs.busy,
             "idle_unload_s": self.settings.idle_unload_s,
+            "cluster": self.jobs.cluster(),
         }
 
     def model_info(self) -> dict:
