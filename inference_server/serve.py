@@ -57,7 +57,6 @@ def bind(host: str, port: int) -> socket.socket:
         raise SetupError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another "
                          "--port, or 0 for any free one") from None
     sock.listen(128)
-    sock.set_inheritable(True)
     return sock
 
 

@@ -95,6 +95,12 @@ class ServerProcess:
             proc.wait(5)
         self._exited.wait(2)
 
+    def close_stdin(self) -> None:
+        """Close the child's stdin, as Blender's end does: a server started with
+        `--exit-with-stdin` then stops by itself."""
+        if self._proc is not None and self._proc.stdin is not None and not self._proc.stdin.closed:
+            self._proc.stdin.close()
+
     def wait_exit(self, timeout_s: float) -> bool:
         """Wait for the child to exit by itself (after /v1/shutdown); True if it did."""
         return self._exited.wait(timeout_s)

@@ -1,21 +1,21 @@
-"""The real server as a child process, and HTTP to it with urllib (as the add-on talks to it)."""
+"""The real server as a child process, started as the add-on starts it (its core.server_process),
+and HTTP to it with urllib (as the add-on talks to it)."""
 import base64
 import json
 import os
-import queue
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from glimpse_syncdreamer_addon.core.server_process import ServerProcess as ServerChild
+from glimpse_syncdreamer_addon.core.server_process import ServerStartError
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "test-token-1234"
-READY_PREFIX = "GLIMPSE_SERVER_READY "
 START_TIMEOUT_S = 120
 # few steps, all 16 views in one network call and no guidance pass (cfg 1) keep the tiny model fast
 FAST = {"steps": 1, "batch_views": 16, "cfg_scale": 1.0}
@@ -24,42 +24,30 @@ FAST = {"steps": 1, "batch_views": 16, "cfg_scale": 1.0}
 class ServerProcess:
     """`python -m inference_server serve ...` as a child process, with its ready line parsed."""
 
-    def __init__(self, args, env_extra=None, token=TOKEN, stdin=subprocess.DEVNULL):
+    def __init__(self, args, env_extra=None, token=TOKEN):
         env = dict(os.environ)
         env.pop("GLIMPSE_CHECKPOINT", None)
         if token is not None:
             env["GLIMPSE_SERVER_TOKEN"] = token
         env.update(env_extra or {})
         self.token = token
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "inference_server", "serve", *args],
-            cwd=REPO_ROOT, env=env, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.stdout_lines = queue.Queue()
-        self.stderr_lines = []
-        threading.Thread(target=self._pump, args=(self.process.stdout, self.stdout_lines.put), daemon=True).start()
-        threading.Thread(target=self._pump, args=(self.process.stderr, self.stderr_lines.append),
-                         daemon=True).start()
-        self.ready = self._wait_ready()
+        self.child = ServerChild([sys.executable, "-m", "inference_server", "serve", *args], env, cwd=REPO_ROOT,
+                                 tail_lines=100_000)
+        self.child.start()
+        try:
+            self.ready = self.child.wait_ready(START_TIMEOUT_S)
+        except ServerStartError as error:
+            raise AssertionError(f"the server did not report ready: {error}") from None
         self.url = self.ready["url"]
 
-    @staticmethod
-    def _pump(stream, sink):
-        for line in stream:
-            sink(line.rstrip("\n"))
+    @property
+    def stderr_lines(self) -> list:
+        """What the server wrote (stderr, and stdout after the ready line), line by line."""
+        return self.child.output_tail().splitlines()
 
-    def _wait_ready(self) -> dict:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                line = self.stdout_lines.get(timeout=0.2)
-            except queue.Empty:
-                if self.process.poll() is not None:
-                    break
-                continue
-            if line.startswith(READY_PREFIX):
-                return json.loads(line[len(READY_PREFIX):])
-        self.kill()
-        raise AssertionError("the server did not report ready; stderr:\n" + "\n".join(self.stderr_lines))
+    @property
+    def running(self) -> bool:
+        return self.child.returncode is None
 
     def request(self, method, path, body=None, token="default", raw_body=None, headers=None, parse=True):
         """(status, JSON answer (bytes when not JSON or not `parse`), response headers)."""
@@ -92,7 +80,7 @@ class ServerProcess:
 
     def peak_rss_mb(self) -> float:
         """The server process's peak resident memory so far (VmHWM), in MiB."""
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        status = Path(f"/proc/{self.child.pid}/status").read_text()
         [line] = [line for line in status.splitlines() if line.startswith("VmHWM:")]
         return int(line.split()[1]) / 1024
 
@@ -121,9 +109,11 @@ class ServerProcess:
         return content
 
     def wait_exit(self, timeout=60):
-        return self.process.wait(timeout)
+        """The exit status, once the server has ended by itself."""
+        assert self.child.wait_exit(timeout), f"the server did not exit within {timeout} s"
+        return self.child.returncode
 
     def kill(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
+        if self.running:
+            os.kill(self.child.pid, signal.SIGKILL)
+            self.child.wait_exit(10)

@@ -37,4 +37,4 @@ def test_preview_is_the_jobs_preprocessing_and_loads_no_model(start_server, cat_
     Image.open(io.BytesIO(cat_png)).convert("RGB").save(rgb, format="PNG")
     status, answer, _ = server.request("POST", "/v1/preview", preview_body(rgb.getvalue()))
     assert status >= 400 and "u2net" in answer["error"]["message"]
-    assert server.process.poll() is None  # still serving
+    assert server.running  # still serving

@@ -107,7 +107,7 @@ def test_the_server_ends_soon_after_its_parent(start_server):
 
 
 def test_the_server_ends_when_its_stdin_pipe_closes(start_server):
-    server = start_server("--exit-with-stdin", stdin=subprocess.PIPE)
+    server = start_server("--exit-with-stdin")
     assert server.json("GET", "/v1/health")["busy"] is False
-    server.process.stdin.close()  # what happens when the parent (Blender) dies
+    server.child.close_stdin()  # what happens when the parent (Blender) dies
     assert server.wait_exit(15) == 0
