@@ -1,4 +1,8 @@
 """`serve --ray`: the HTTP protocol on Ray Serve with two model replicas on two logical GPUs."""
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +78,25 @@ def test_the_addon_remote_mode_generates_and_downloads_a_set(server, cat_png, tm
     folders = download_sets(client, client.get_job(job["id"]), tmp_path / "downloads")
     view_set = read_view_set(folders[0])
     assert len(view_set.views) == 16 and view_set.warning.startswith("RANDOM WEIGHTS")
+
+
+@pytest.mark.blender
+def test_the_addon_in_blender_generates_and_imports_a_set_through_remote_mode(server, data_dir, tmp_path):
+    # the whole Remote mode in Blender: the installed extension, its client, download and import
+    repo = Path(__file__).resolve().parents[2]
+    built = subprocess.run([sys.executable, str(repo / "scripts" / "build_extension.py"), "--no-validate",
+                            "--out-dir", str(tmp_path / "dist")], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "blender_user"),
+           "XDG_DATA_HOME": str(tmp_path / "user_data")}
+    script = Path(__file__).with_name("bl_remote_generate.py")
+    run = subprocess.run([sys.executable, str(script), built.stdout.strip(), str(data_dir / "testset" / "cat.png"),
+                          server.url, server.token], capture_output=True, text=True, timeout=600, env=env,
+                         cwd=str(tmp_path))
+    lines = [line for line in run.stdout.splitlines() if line.startswith("RESULT ")]
+    assert run.returncode == 0 and lines, f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    result = json.loads(lines[-1][len("RESULT "):])
+    assert result["generate"] == ["FINISHED"]
+    assert result["cameras"] == 16 and result["planes"] >= 16
+    assert {f"view_{i:02d}.png" for i in range(16)} | {"cameras.json"} <= set(result["files"])
+    assert result["scene_camera_unchanged"]
