@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 
 from ..errors import InputError, SetupError
@@ -37,9 +38,14 @@ def ray_cluster(address: str, *, gpus: float | None = None, cpus: int | None = N
     without GPUs, and the tests, run the cluster code (the model then runs on the CPU).
     """
     check_options(address, gpus, cpus)
+    if address == LOCAL:
+        # A private cluster lives on this machine alone: Ray then takes 127.0.0.1 as the node's
+        # address instead of the network interface's, so its ports are not reachable from outside.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     ray = import_ray()
     if address == LOCAL:
-        ray.init(num_gpus=gpus, num_cpus=cpus, include_dashboard=False, log_to_driver=False,
+        # address="local": always a new cluster, never one that `ray start` (or a test) left running
+        ray.init(address="local", num_gpus=gpus, num_cpus=cpus, include_dashboard=False, log_to_driver=False,
                  configure_logging=False)
     else:
         try:

@@ -5,8 +5,14 @@ logical, so the tiny random-weights model runs on the CPU). This process never j
 server (`serve --ray ADDRESS`) and batch runs (`batch --ray ADDRESS`) are child processes that
 do, as a person's would (ray_harness.py).
 """
+import os
+
 import pytest
 from ray_harness import NODE_ARGS
+
+# Every Ray process of the tests (this one's cluster and the servers and batch runs it starts)
+# takes the loopback address as its node address, so no test traffic leaves 127.0.0.1.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 
 @pytest.fixture(scope="session")
