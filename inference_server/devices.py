@@ -26,7 +26,7 @@ def resolve_device(spec: str = "auto") -> torch.device:
             built = "this torch has no CUDA support (a CPU-only build)" if torch.version.cuda is None \
                 else "no CUDA GPU is visible (check the driver and CUDA_VISIBLE_DEVICES)"
             raise SetupError(f"device {spec!r} was asked for, but {built}. Use --device cpu, or install "
-                             "a CUDA build of torch (see the README).", code="no_gpu")
+                             "a CUDA build of torch (docs/installation.md).", code="no_gpu")
         index = device.index if device.index is not None else torch.cuda.current_device()
         if index >= torch.cuda.device_count():
             raise SetupError(f"device {spec!r} does not exist: this machine has "
