@@ -1,17 +1,14 @@
 """The Ray-served server and batch runs as child processes of the tests.
 
-The plain server's test harness (tests/inference_server/server_harness.py) drives the Ray-served
+The plain server's test harness (tests/server_harness.py) drives the Ray-served
 one too: the protocol, the token and the ready line are the same.
 """
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference_server"))
-
-import server_harness  # noqa: E402  (see above)
-from server_harness import REPO_ROOT  # noqa: E402,F401  (for the tests)
+import server_harness  # tests/server_harness.py: tests/ is on the path through tests/conftest.py
+from server_harness import REPO_ROOT  # noqa: F401  (for the tests)
 
 MIB = 1024 * 1024
 # small nodes: the object store holds only a few view sets in flight

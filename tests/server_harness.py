@@ -14,7 +14,7 @@ from pathlib import Path
 from glimpse_syncdreamer_addon.core.server_process import ServerProcess as ServerChild
 from glimpse_syncdreamer_addon.core.server_process import ServerStartError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "test-token-1234"
 START_TIMEOUT_S = 120
 # few steps, all 16 views in one network call and no guidance pass (cfg 1) keep the tiny model fast
