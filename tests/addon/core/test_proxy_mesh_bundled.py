@@ -1,12 +1,5 @@
 """The add-on's door to the proxy mesh, inside the extension's layout, in a Python that has only
 numpy and the standard library (as Blender's): the bundled package imports and builds a mesh."""
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
-import numpy
-
 from glimpse_syncdreamer_addon.core import proxy_mesh
 
 
@@ -14,14 +7,7 @@ def test_from_the_repository():
     assert proxy_mesh.proxy_mesh.__name__ == "inference_server.proxy_mesh"
 
 
-def test_numpy_only_inside_the_extension_layout(tmp_path, repo_root):
-    extension = tmp_path / "bl_ext_test"
-    (extension / "core").mkdir(parents=True)
-    (extension / "__init__.py").write_text("")
-    (extension / "core" / "__init__.py").write_text("")
-    shutil.copy(repo_root / "glimpse_syncdreamer_addon" / "core" / "proxy_mesh.py", extension / "core")
-    shutil.copytree(repo_root / "inference_server", extension / "inference_server",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+def test_numpy_only_inside_the_extension_layout(run_in_extension_layout):
     probe = (
         "import importlib.util, sys\n"
         "assert importlib.util.find_spec('inference_server') is None, 'repository leaked onto sys.path'\n"
@@ -41,10 +27,6 @@ def test_numpy_only_inside_the_extension_layout(tmp_path, repo_root):
         "heavy = sorted(name for name in ('PIL', 'torch', 'scipy', 'skimage', 'bpy') if name in sys.modules)\n"
         "print(proxy_mesh.proxy_mesh.__name__, len(mesh.faces) > 500, heavy)\n"
     )
-    # -S: no site module, so the project's editable install is not active and only numpy's
-    # folder is on the path, as in Blender's Python with the extension installed.
-    numpy_home = str(Path(numpy.__file__).resolve().parents[1])
-    result = subprocess.run([sys.executable, "-S", "-c", probe], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=300, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": numpy_home})
+    result = run_in_extension_layout("proxy_mesh.py", probe, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["bl_ext_test.inference_server.proxy_mesh", "True", "[]"]

@@ -1,10 +1,6 @@
 """The add-on reaches the server's protocol module both ways (repository and built extension), and
 importing it loads the standard library only: no numpy, torch, Pillow or web framework, which
 Blender's Python does not have."""
-import shutil
-import subprocess
-import sys
-
 from glimpse_syncdreamer_addon.core import job_request, server_process, view_sets
 from glimpse_syncdreamer_addon.core.server_protocol import protocol
 
@@ -18,14 +14,7 @@ def test_from_the_repository_and_the_add_on_uses_it():
     assert (job_request.MAX_IMAGE_BYTES + 2) // 3 * 4 + protocol.BODY_ENVELOPE_BYTES <= protocol.DEFAULT_MAX_BODY_BYTES
 
 
-def test_inside_the_extension_layout_with_the_standard_library_only(tmp_path, repo_root):
-    extension = tmp_path / "bl_ext_test"
-    (extension / "core").mkdir(parents=True)
-    (extension / "__init__.py").write_text("")
-    (extension / "core" / "__init__.py").write_text("")
-    shutil.copy(repo_root / "glimpse_syncdreamer_addon" / "core" / "server_protocol.py", extension / "core")
-    shutil.copytree(repo_root / "inference_server", extension / "inference_server",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+def test_inside_the_extension_layout_with_the_standard_library_only(run_in_extension_layout):
     probe = (
         "import sys\n"
         "before = set(sys.modules)\n"
@@ -36,8 +25,7 @@ def test_inside_the_extension_layout_with_the_standard_library_only(tmp_path, re
         "sys.stdlib_module_names and not name.startswith('bl_ext_test'))\n"
         "print(protocol.__name__, third_party)\n"
     )
-    # -S and no PYTHONPATH: nothing but the standard library can be imported
-    result = subprocess.run([sys.executable, "-S", "-c", probe], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=60, env={"PATH": "/usr/bin:/bin"})
+    # nothing but the standard library can be imported
+    result = run_in_extension_layout("server_protocol.py", probe, with_numpy=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["bl_ext_test.inference_server.protocol", "[]"]
