@@ -108,7 +108,7 @@ step() {
 BENCH=("$PY" -m inference_server bench --config "$CONFIG" --device "$DEVICE" --steps "$STEPS_N" "${ROUNDS[@]}")
 
 # 1. the default: float16, 1 and 4 samples, with the half-precision accuracy, load and start-up
-step bench_fp16 200 bench_fp16.json \
+step bench_fp16 240 bench_fp16.json \
     "${BENCH[@]}" --precision "$FP16" "${ACCURACY[@]}" --samples "$SAMPLES" --json "$OUT/bench_fp16.json"
 # 2. the golden comparison on the device, float32, TF32 off (tests/ldm/conftest.py)
 step golden 90 "" \

@@ -1,4 +1,8 @@
-"""Golden data of the reference miniature, and our model built and loaded from it once."""
+"""Golden data of the reference miniature, and our model built and loaded from it once.
+
+GLIMPSE_TEST_DEVICE (default cpu) chooses where the golden comparisons run: tools/gpu_check.sh
+sets it to cuda. On CUDA, TF32 is switched off so the matrix products are true float32 and the
+reference's tolerance holds unchanged."""
 import json
 import os
 from pathlib import Path
@@ -8,6 +12,22 @@ import torch
 
 import ldm
 from ldm.checkpoint import load_state_dict_strict
+
+
+def golden_test_device() -> torch.device:
+    """The device of GLIMPSE_TEST_DEVICE, with TF32 off on CUDA; a clear failure if it is absent."""
+    device = torch.device(os.environ.get("GLIMPSE_TEST_DEVICE", "cpu"))
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            pytest.fail("GLIMPSE_TEST_DEVICE=cuda but torch sees no CUDA device")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    return device
+
+
+@pytest.fixture(scope="session")
+def test_device() -> torch.device:
+    return golden_test_device()
 
 
 def golden_folder(data_dir: Path) -> Path:
@@ -25,8 +45,9 @@ def golden_path(data_dir) -> Path:
 
 
 @pytest.fixture(scope="session")
-def golden_io(golden_path) -> dict:
-    return torch.load(golden_path / "golden_io.pt", weights_only=True)
+def golden_io(golden_path, test_device) -> dict:
+    """The golden tensors on the test device (the comparisons move results back to the CPU)."""
+    return torch.load(golden_path / "golden_io.pt", weights_only=True, map_location=test_device)
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +61,12 @@ def golden_state(golden_path) -> dict:
 
 
 @pytest.fixture(scope="session")
-def golden_model(golden_path, golden_state):
-    """Our model from the folder's config, filled strictly from its state dict (float32, CPU)."""
+def golden_model(golden_path, golden_state, test_device):
+    """Our model from the folder's config, filled strictly from its state dict (float32, on the
+    test device)."""
     model = ldm.build_model(golden_path / "tiny_config.yaml")
     load_state_dict_strict(model, golden_state)
-    return model
+    return model.to(test_device)
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +83,8 @@ def match_golden(golden_io):
         golden = golden_io[name]
         assert tuple(ours.shape) == tuple(golden.shape), \
             f"{name}: shape {tuple(ours.shape)} != golden {tuple(golden.shape)}"
-        error = (ours.detach().float().cpu() - golden.float()).abs().max().item()
+        golden = golden.float().cpu()
+        error = (ours.detach().float().cpu() - golden).abs().max().item()
         tolerance = 1e-4 * max(1.0, golden.abs().max().item())
         print(f"golden {name}: max error {error:.3g} (tolerance {tolerance:.3g})")
         assert error <= tolerance, f"{name}: max error {error:.3g} > tolerance {tolerance:.3g}"

@@ -160,7 +160,7 @@ def test_depth_attention_paths_agree_with_the_explicit_formulation(golden_model,
     block = unet.output_conditions[len(unet.output_conditions) - 1]   # at the finest level
     context = golden_io["unet.volume_feats.32"]
     torch.manual_seed(0)
-    x = torch.randn(context.shape[0], block.proj_in[0].in_channels, *context.shape[-2:])
+    x = torch.randn(context.shape[0], block.proj_in[0].in_channels, *context.shape[-2:]).to(context.device)
     with torch.no_grad():
         c = block.proj_context(context)
         attn = block.depth_attn

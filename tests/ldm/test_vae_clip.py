@@ -23,10 +23,10 @@ def golden_dir(data_dir) -> Path:
 
 
 @pytest.fixture(scope="module")
-def golden(golden_dir):
+def golden(golden_dir, test_device):
     config = OmegaConf.load(golden_dir / "tiny_config.yaml")
     state = torch.load(golden_dir / "tiny_state_dict.pt", weights_only=True)
-    io = torch.load(golden_dir / "golden_io.pt", weights_only=True)
+    io = torch.load(golden_dir / "golden_io.pt", weights_only=True, map_location=test_device)
     image = io["input.image_bhwc"].permute(0, 3, 1, 2).contiguous()
     return config, state, io, image
 
@@ -36,23 +36,23 @@ def _sub_state(state, prefix):
 
 
 def _assert_close(ours, io, name):
-    reference = io[name]
+    reference = io[name].float().cpu()
     assert ours.shape == reference.shape, name
     tolerance = 1e-4 * max(1.0, reference.abs().max().item())
-    error = (ours - reference).abs().max().item()
+    error = (ours.float().cpu() - reference).abs().max().item()
     assert error <= tolerance, f"{name}: max error {error:.3g} > {tolerance:.3g}"
 
 
 @pytest.fixture(scope="module")
-def tiny_vae(golden):
+def tiny_vae(golden, test_device):
     config, state, _, _ = golden
     vae = AutoencoderKL(config.model.params.first_stage_ddconfig).eval()
     vae.load_state_dict(_sub_state(state, "first_stage_model."), strict=True)
-    return vae
+    return vae.to(test_device)
 
 
 @pytest.fixture(scope="module")
-def tiny_clip(golden):
+def tiny_clip(golden, test_device):
     config, state, _, _ = golden
     clip = CLIPImageEncoder(**clip_encoder_kwargs(config.tiny_clip)).eval()
     clip_state = _sub_state(state, "clip_image_encoder.")
@@ -61,7 +61,7 @@ def tiny_clip(golden):
                               "model.ln_final.weight", "model.ln_final.bias",
                               "model.text_projection", "model.logit_scale"}
     clip.load_state_dict({k: v for k, v in clip_state.items() if k not in text_leftovers}, strict=True)
-    return clip
+    return clip.to(test_device)
 
 
 @pytest.mark.golden
