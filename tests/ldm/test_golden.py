@@ -86,7 +86,11 @@ class GoldenRun:
         io = self.io
         target = int(io["unet.target_index"].flatten()[0])
         constants = self.model.step_constants(self._cond())
-        assert torch.equal(constants.v_embed, io["step.v_embed"])
+        # Bit for bit on the CPU; a GPU's sin and cos may differ from the CPU's in the last bit.
+        if constants.v_embed.device.type == "cpu":
+            assert torch.equal(constants.v_embed, io["step.v_embed"])
+        else:
+            torch.testing.assert_close(constants.v_embed, io["step.v_embed"], rtol=0, atol=1e-6)
         context, volume_feats, _ = self.model.target_view_inputs(
             constants, io["step.spatial_volume"], io["step.t_embed"], slice(target, target + 1))
         out = {"unet.clip_embed": context}
