@@ -33,16 +33,16 @@ from ldm.memory_estimate import estimate_generation_memory
 from ldm.precision_check import noise_prediction_errors
 from ldm.schedule import ddim_timesteps
 
-from inference_server import devices
-from inference_server.checkpoints import configs_dir
+from inference_server.generation import devices
+from inference_server.generation.checkpoints import configs_dir
 from inference_server.errors import SetupError
-from inference_server.images import load_image
-from inference_server.params import parse_params
-from inference_server.pipeline import GenerationRequest, Pipeline
-from inference_server.preprocess import preprocess_for_syncdreamer, to_model_input
-from inference_server.progress import DECODING, SAMPLING, WRITING
+from inference_server.generation.images import load_image
+from inference_server.generation.params import parse_params
+from inference_server.generation.pipeline import GenerationRequest, Pipeline
+from inference_server.generation.preprocess import preprocess_for_syncdreamer, to_model_input
+from inference_server.generation.progress import DECODING, SAMPLING, WRITING
 from inference_server.protocol import READY_PREFIX
-from inference_server.service import FULL_CONFIG, SyncDreamerService, build_random_model
+from inference_server.generation.service import FULL_CONFIG, SyncDreamerService, build_random_model
 from inference_server.version import __version__
 
 EXAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "examples" / "cat.png"
@@ -403,6 +403,6 @@ def write_json(results: dict, path: Path) -> None:
 
 
 if __name__ == "__main__":  # python tools/bench.py [options]: the same as python -m inference_server bench
-    from inference_server.cli import main
+    from inference_server.cli.main import main
 
     sys.exit(main(["bench", *sys.argv[1:]]))

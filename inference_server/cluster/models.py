@@ -20,8 +20,8 @@ class ModelSpec:
     options: dict = field(default_factory=dict)
 
     def __call__(self):
-        from ..pipeline import Pipeline
-        from ..service import SyncDreamerService
+        from ..generation.pipeline import Pipeline
+        from ..generation.service import SyncDreamerService
 
         service = SyncDreamerService(**self.options)
         service.load_model()  # at start, so a missing checkpoint shows before any job is given out
@@ -39,7 +39,7 @@ def placement() -> dict:
 def run_one(pipeline, request, progress=None, should_cancel=None) -> dict:
     """{"files", "seconds"} of one request, {"cancelled": True, ...}, or {"error": {"code", "message"},
     "input_error": whether the image or a parameter was refused, "seconds"}."""
-    from ..progress import GenerationCancelled
+    from ..generation.progress import GenerationCancelled
 
     start = time.monotonic()
     try:
@@ -48,7 +48,7 @@ def run_one(pipeline, request, progress=None, should_cancel=None) -> dict:
         return {"cancelled": True, "seconds": time.monotonic() - start}
     except Exception as exc:  # the job fails with this message; the worker stays ready for the next
         from ..errors import InputError
-        from ..jobs import describe_failure
+        from ..server.jobs import describe_failure
 
         return {"error": describe_failure(exc), "input_error": isinstance(exc, InputError),
                 "seconds": time.monotonic() - start}

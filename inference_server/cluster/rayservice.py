@@ -31,7 +31,7 @@ def build(args: dict):
     """The Serve application (an ingress bound to the model deployment) for `args`."""
     from ray import serve
 
-    from ..server_app import ServerSettings
+    from ..server.core import ServerSettings
     from .models import ModelSpec
     from .serve_app import ingress_deployment, model_deployment
 

@@ -82,7 +82,7 @@ class ClusterService:
             self._info = self._jobs.model_info()
         if self._info is not None:
             return dict(self._info)
-        from ..service import SyncDreamerService
+        from ..generation.service import SyncDreamerService
 
         return {**SyncDreamerService(**self._options).info(), "loaded": False}
 
@@ -124,7 +124,7 @@ def ingress_deployment(serve, token: str, settings, service_options: dict, *, st
                                 max_queue=settings.max_queue, detached=True)
 
         def __serve_build_asgi_app__(self):
-            from ..app import create_app
+            from ..server.app import create_app
             from .job_store import RayJobStore
 
             token, settings, service_options = self._args

@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from glimpse_syncdreamer_addon.core.view_sets import read_view_set  # the add-on's reader: one reader
-from inference_server import output_folder
-from inference_server.batch import MANIFEST_FILE, collect_items, local_executor, run_batch
+from inference_server.view_set import writing as output_folder
+from inference_server.generation.batch import MANIFEST_FILE, collect_items, local_executor, run_batch
 from inference_server.errors import InputError
-from inference_server.images import load_image
+from inference_server.generation.images import load_image
 
 METADATA = {"model": {"name": "SyncDreamer", "config": "tiny.yaml", "checkpoint": None, "checkpoint_sha256": None,
                       "random_weights": False},

@@ -94,7 +94,7 @@ def test_bench_is_not_in_the_shipped_package():
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
     shipped = [name for _, name in build.collect_files(REPO_ROOT)]
-    assert "inference_server/cli.py" in shipped
+    assert "inference_server/cli/main.py" in shipped
     assert not any("bench" in name for name in shipped)
 
 

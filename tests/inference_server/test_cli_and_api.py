@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import inference_server
-from inference_server import checkpoints
+from inference_server.generation import checkpoints
 from inference_server.errors import SetupError
 from glimpse_syncdreamer_addon.core.view_sets import read_view_set  # the add-on's reader: one reader
 from inference_server.protocol import SET_FILES

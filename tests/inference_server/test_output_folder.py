@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference_server import cameras, output_folder, staging
+from inference_server import cameras
+from inference_server.view_set import staging
+from inference_server.view_set import writing as output_folder
 from glimpse_syncdreamer_addon.core.view_sets import read_view_set
 from inference_server.errors import InputError
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference_server import output_folder
+from inference_server.view_set import writing as output_folder
 
 VIEW_COUNT = 16
 SIZE = 256

@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from glimpse_syncdreamer_addon.blender import import_op, mesh_op
-from inference_server import output_folder, protocol
+from inference_server import protocol
+from inference_server.view_set import writing as output_folder
 from inference_server.proxy_mesh import build_proxy_mesh
 from proxy_mesh_scene import SPHERE, target_views
 

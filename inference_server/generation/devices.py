@@ -1,7 +1,7 @@
 """Choosing the device and the precision, and reading GPU memory (imports torch)."""
 import torch
 
-from .errors import SetupError
+from ..errors import SetupError
 
 PRECISIONS = ("auto", "float32", "float16", "bfloat16")
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}

@@ -1,6 +1,6 @@
 """SyncDreamerService: the model on its device, and one image in, sixteen views out (in memory).
 
-Written view sets come from pipeline.py, which every entry point calls and which uses `run`
+Written view sets come from generation/pipeline.py, which every entry point calls and which uses `run`
 and `set_metadata` of this service. The names that users of the original Glimpse3D module
 know (`load_model`, `unload_model`, `generate`, `generate_and_save`) are kept.
 """
@@ -16,17 +16,17 @@ import ldm
 from ldm.schedule import ddim_timesteps
 from ldm.speed import COMPILE_MODES, apply_speed_options
 
+from ..cameras import model_buffers
+from ..errors import SetupError
+from ..protocol import SET_FILES
+from ..version import __version__
+from ..view_set.writing import model_output_to_views
 from . import devices
-from .cameras import model_buffers
 from .checkpoints import configs_dir, find_checkpoint
-from .errors import SetupError
-from .protocol import SET_FILES
 from .images import load_image, normalize_mode
-from .output_folder import model_output_to_views
 from .params import GenerationParams, cli_switch, parse_params, python_keyword
 from .preprocess import background_source, preprocess_for_syncdreamer, to_model_input
 from .progress import LOADING_MODEL, PREPARING, SAMPLING, GenerationCancelled, ProgressEvent
-from .version import __version__
 
 log = logging.getLogger("glimpse")
 FULL_CONFIG = "syncdreamer.yaml"

@@ -23,9 +23,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..errors import SetupError
+from ..version import __version__
 from .checkpoints import CHECKPOINT_STEM, default_download_path, project_root
-from .errors import SetupError
-from .version import __version__
 
 DEFAULT_URL = "https://huggingface.co/camenduru/SyncDreamer/resolve/main/syncdreamer-pretrain.ckpt"
 CHUNK_BYTES = 1 << 20

@@ -1,5 +1,5 @@
-"""`python -m inference_server mesh FOLDER -o OUT.ply`: the coloured proxy mesh of a view set,
-and `mesh.ply` written into a set (the `mesh` job option).
+"""The coloured proxy mesh of a view set (`python -m inference_server mesh`, cli/mesh.py), and
+`mesh.ply` written into a set (the `mesh` job option).
 
 Reads a set folder (cameras.json), a folder of only view_00.png ... view_15.png or a 4096x256
 strip (both with the model's fixed cameras); the mesh itself is `proxy_mesh` (numpy only).
@@ -9,50 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from . import cameras, protocol
-from .errors import InputError
-from .proxy_mesh import DEFAULT_RESOLUTION, RESOLUTIONS, MeshError, ProxyMesh, ViewCamera, build_proxy_mesh, write_ply
+from .. import cameras, protocol
+from ..errors import InputError
+from ..proxy_mesh import DEFAULT_RESOLUTION, MeshError, ProxyMesh, ViewCamera, build_proxy_mesh, write_ply
 
 log = logging.getLogger("glimpse")
-
-
-def add_parser(commands) -> None:
-    """The `mesh` subcommand on the command line's subparsers."""
-    mesh = commands.add_parser(
-        "mesh", help="build a coloured proxy mesh (visual hull) of a view set as PLY",
-        description="Build the coloured visual hull of the object in a view set: a set folder (cameras.json), a "
-        "folder of only view_00.png ... view_15.png, or a 4096x256 strip PNG (the model's fixed cameras). "
-        "Writes a binary PLY with per-vertex colours and an 'unseen' flag.")
-    mesh.add_argument("folder", type=Path, metavar="FOLDER", help="the view set (folder or strip PNG)")
-    mesh.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.ply", help="the PLY file to write")
-    mesh.add_argument("--resolution", type=int, default=DEFAULT_RESOLUTION,
-                      help=f"grid cells along the object's longest side, {RESOLUTIONS[0]}..{RESOLUTIONS[1]} "
-                           f"(default {DEFAULT_RESOLUTION}; 256 for finer detail)")
-    mesh.add_argument("--keep-all-views", action="store_true",
-                      help="use every view even when one disagrees with the others")
-
-
-def run(args) -> int:
-    started = time.perf_counter()
-    mesh = mesh_from_folder(args.folder, args.resolution, reject_views=not args.keep_all_views)
-    if args.output.suffix.lower() != ".ply":
-        raise InputError(f"the output must be a .ply file, got {args.output}", code=protocol.ErrorCode.BAD_PARAMETER)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    write_ply(args.output, mesh.vertices, mesh.faces, mesh.colours, mesh.unseen, mesh.normals,
-              comment=f"Glimpse3D proxy mesh of {args.folder.name}, resolution {mesh.resolution}")
-    if mesh.rejected_views:
-        print(f"note: left out view(s) {', '.join(map(str, mesh.rejected_views))}: their silhouettes disagree "
-              "with the other views", file=sys.stderr)
-    print(f"{args.output}: {len(mesh.vertices)} vertices, {len(mesh.faces)} triangles, "
-          f"{int(mesh.unseen.sum())} unseen vertices, {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    print(args.output, flush=True)
-    return 0
 
 
 def read_views(source):
@@ -130,31 +95,6 @@ def _list_mesh(folder: Path, entry: dict) -> None:
     partial = cameras_path.with_name(f".{cameras_path.name}.partial-{os.getpid()}")
     partial.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     os.replace(partial, cameras_path)
-
-
-# ---- the `mesh` job option -------------------------------------------------------------------
-
-def job_options(raw: dict, spell=None) -> dict:
-    """The job options (protocol.JOB_OPTIONS) in `raw`, checked, with their defaults."""
-    from .params import check_value, json_name
-
-    return {spec.name: check_value(spec, raw[spec.name], spell or json_name) if spec.name in raw else spec.default
-            for spec in protocol.JOB_OPTIONS}
-
-
-def add_generate_options(parser) -> None:
-    """--mesh and --mesh-resolution on `generate`."""
-    specs = protocol.JOB_OPTION_SPECS
-    parser.add_argument("--mesh", action="store_true", default=None, help=f"{specs['mesh'].hint} (mesh.ply)")
-    parser.add_argument("--mesh-resolution", type=int, default=None,
-                        help=f"{specs['mesh_resolution'].hint} (default {specs['mesh_resolution'].default})")
-
-
-def job_options_from_args(args) -> dict:
-    from .params import cli_flag
-
-    given = {"mesh": args.mesh, "mesh_resolution": args.mesh_resolution}
-    return job_options({name: value for name, value in given.items() if value is not None}, spell=cli_flag)
 
 
 def write_mesh_if_asked(folder, views, request) -> None:

@@ -18,15 +18,15 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from . import mesh_command, protocol
-from .errors import InputError
-from .images import load_image
+from .. import protocol
+from ..errors import InputError
+from ..generation.images import load_image
+from ..generation.params import GenerationParams, job_options, parse_params
+from ..generation.pipeline import GenerationRequest, Pipeline, check_request
+from ..generation.preprocess import preprocess_for_syncdreamer
+from ..version import __version__
+from ..view_set.staging import remove_leftovers
 from .jobs import JobManager, JobOutput, JobStore, new_job_id
-from .params import GenerationParams, parse_params
-from .pipeline import GenerationRequest, Pipeline, check_request
-from .preprocess import preprocess_for_syncdreamer
-from .staging import remove_leftovers
-from .version import __version__
 
 log = logging.getLogger("glimpse")
 SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -186,7 +186,7 @@ class ServerApp:
         data = decode_image_b64(image_b64)
         job_id = new_job_id()
         request = GenerationRequest(image=data, output=base / job_folder_name(filename, job_id), params=params,
-                                    input_name=filename, options=mesh_command.job_options(raw_params))
+                                    input_name=filename, options=job_options(raw_params))
         with self._decoding():
             check_request(request, image=load_image(data))  # refused now, not after the queue
         warnings = params.warnings()

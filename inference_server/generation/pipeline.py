@@ -4,9 +4,9 @@ Every entry point goes through `Pipeline.run`: the command line (`generate`), th
 (`generate_multiview`, `SyncDreamerService.generate_and_save`), the server's job worker,
 `bench`, and batch runners. So a seed gives the same files whichever way it was asked for.
 
-    from inference_server.params import parse_params
-    from inference_server.pipeline import GenerationRequest, Pipeline, check_request
-    from inference_server.service import SyncDreamerService
+    from inference_server.generation.params import parse_params
+    from inference_server.generation.pipeline import GenerationRequest, Pipeline, check_request
+    from inference_server.generation.service import SyncDreamerService
 
     pipeline = Pipeline(SyncDreamerService(random_weights=True))
     request = GenerationRequest(image="cat.png", output="out/cat", params=parse_params({"steps": 5}))
@@ -33,11 +33,12 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import protocol, staging
-from .errors import InputError, SetupError
+from .. import protocol
+from ..errors import InputError, SetupError
+from ..view_set import staging
+from ..view_set.mesh import write_mesh_if_asked
+from ..view_set.writing import write_set_files
 from .images import load_image, normalize_mode
-from .mesh_command import write_mesh_if_asked
-from .output_folder import write_set_files
 from .params import GenerationParams
 from .preprocess import check_has_object
 from .progress import WRITING, GenerationCancelled, ProgressEvent

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 from .params import GenerationParams, cli_flag, parse_params
 
 MANIFEST_FILE = "manifest.jsonl"
@@ -193,7 +193,7 @@ def _csv_value(text: str):
 def is_complete(item: BatchItem) -> bool:
     """True when every set of the image is on disk (what --resume skips). Sets appear whole
     (pipeline.py writes them atomically), and cameras.json, written last, marks each one."""
-    from . import protocol
+    from .. import protocol
     from .pipeline import set_folders
 
     if item.params is None:
@@ -287,7 +287,7 @@ def timed(item: BatchItem, generate) -> ItemResult:
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # one bad image must not stop the run
-        from .jobs import describe_failure
+        from ..server.jobs import describe_failure
 
         return ItemResult(item, FAILED, error=describe_failure(exc)["message"], seconds=time.monotonic() - start,
                           input_error=isinstance(exc, InputError))

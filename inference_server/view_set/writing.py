@@ -3,7 +3,7 @@
 `write_set_files` writes the files of one set into a folder; `write_view_set` does it
 atomically: into a hidden sibling folder, renamed to its final name only when every file is
 there, so whoever watches the output directory never sees a half-written set. (A generation
-with several samples is made atomic as a whole by pipeline.py, with the same staging.)
+with several samples is made atomic as a whole by generation/pipeline.py, with the same staging.)
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import cameras, staging
-from .protocol import (
+from .. import cameras
+from ..protocol import (
     CAMERAS_FILE,
     FORMAT_NAME,
     FORMAT_VERSION,
@@ -26,6 +26,7 @@ from .protocol import (
     VIEW_FILES,
     VIEW_SIZE,
 )
+from . import staging
 
 GRID_COLUMNS = 4
 assert VIEW_SIZE == cameras.IMAGE_SIZE and VIEW_FILES == tuple(map(cameras.view_file_name, range(cameras.VIEW_COUNT)))

@@ -16,9 +16,9 @@ import secrets
 import shutil
 from pathlib import Path
 
-from . import protocol
-from .errors import InputError
-from .process_watch import process_alive
+from .. import protocol
+from ..errors import InputError
+from ..process_watch import process_alive
 
 _PARTIAL = re.compile(r"^\..+" + re.escape(protocol.PARTIAL_MARK) + r"(?:(\d+)-)?[0-9a-f]+$")
 _SAMPLE = re.compile("^" + re.escape(protocol.SAMPLE_FOLDER_PREFIX) + r"\d+$")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from . import protocol
-from .errors import InputError
+from .. import protocol
+from ..errors import InputError
 from .images import has_useful_alpha, load_image, normalize_mode
 from .params import check_value
 

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 
 # The phases a generation goes through, in order; they are also job states (protocol.py).
-from .protocol import DECODING, LOADING_MODEL, PREPARING, SAMPLING, WRITING  # noqa: F401 (re-exported)
+from ..protocol import DECODING, LOADING_MODEL, PREPARING, SAMPLING, WRITING  # noqa: F401 (re-exported)
 
 
 class GenerationCancelled(Exception):

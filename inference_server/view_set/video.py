@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import InputError, SetupError
+from ..errors import InputError, SetupError
 
 VIDEO_FORMATS = (".gif", ".mp4")
 MAX_FPS = 60

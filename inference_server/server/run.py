@@ -1,4 +1,4 @@
-"""`python -m inference_server serve`: the app of app.py on uvicorn, until told to stop.
+"""`python -m inference_server serve`: the app of server/app.py on uvicorn, until told to stop.
 
 Prints the ready line (protocol.format_ready_line) on stdout once the socket accepts
 requests. Stops cleanly on POST /v1/shutdown, SIGINT/SIGTERM, when the process `parent_pid`
@@ -14,12 +14,12 @@ import threading
 
 import uvicorn
 
-from . import protocol
+from .. import protocol
+from ..errors import SetupError
+from ..process_watch import watch_parent, watch_stdin
+from ..version import __version__
 from .app import create_app
-from .errors import SetupError
-from .process_watch import watch_parent, watch_stdin
-from .server_app import ServerSettings
-from .version import __version__
+from .core import ServerSettings
 
 log = logging.getLogger("glimpse")
 GRACEFUL_SHUTDOWN_S = 5  # open connections get this long after a stop was asked for

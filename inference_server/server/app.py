@@ -1,7 +1,7 @@
 """The HTTP side of the server: a FastAPI app over `ServerApp`, made by `create_app`.
 
     app = create_app(pipeline, token, ServerSettings(host="127.0.0.1"))
-    uvicorn.run(app, ...)              # serve.py does this for `python -m inference_server serve`
+    uvicorn.run(app, ...)              # server/run.py does this for `python -m inference_server serve`
 
 The same app can be mounted elsewhere (e.g. as a Ray Serve ingress) with another job store:
 `create_app(pipeline, token, settings, jobs=MyJobStore(...))` (see jobs.JobStore).
@@ -25,12 +25,13 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from . import protocol, schemas
-from .errors import InputError, SetupError
+from .. import protocol
+from ..errors import InputError, SetupError
+from ..generation.params import check_value
+from ..version import __version__
+from . import schemas
+from .core import ServerApp, ServerSettings, is_loopback, no_such_job
 from .jobs import QueueFull, ShuttingDown
-from .params import check_value
-from .server_app import ServerApp, ServerSettings, is_loopback, no_such_job
-from .version import __version__
 
 log = logging.getLogger("glimpse")
 http_log = logging.getLogger("glimpse.http")

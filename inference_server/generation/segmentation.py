@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from .errors import InputError, SetupError
+from ..errors import InputError, SetupError
 from .images import load_image
 
 METHODS = ("rembg",)

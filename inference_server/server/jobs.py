@@ -3,7 +3,7 @@
 `JobStore` is what the HTTP app needs of a job store; `JobManager` is the in-process one
 (a Ray actor can stand in for it on a cluster). One job runs at a time (the GPU holds one
 model and one batch); the others wait in order, at most `max_queue` of them.
-What a job does is up to the `runner` given to `JobManager` (server_app.py runs the pipeline,
+What a job does is up to the `runner` given to `JobManager` (server/core.py runs the pipeline,
 tests a fake one), so this module knows no torch, no images and no HTTP.
 
 A runner is `runner(job, context) -> [JobOutput, ...]`. It reports through
@@ -20,7 +20,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .protocol import (
+from ..generation.progress import EtaClock, GenerationCancelled, ProgressEvent
+from ..protocol import (
     CANCELLED,
     DECODING,
     DEFAULT_MAX_QUEUE,
@@ -35,7 +36,6 @@ from .protocol import (
     WRITING,
     ErrorCode,
 )
-from .progress import EtaClock, GenerationCancelled, ProgressEvent
 
 log = logging.getLogger("glimpse")
 

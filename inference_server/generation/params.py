@@ -8,8 +8,8 @@ interface in use: `spell` turns a parameter name into how the person wrote it (a
 import math
 from dataclasses import asdict, dataclass
 
-from . import protocol
-from .errors import InputError
+from .. import protocol
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -125,3 +125,9 @@ def parse_params(raw, *, extra_names=(), spell=json_name) -> GenerationParams:
                          code=protocol.ErrorCode.UNKNOWN_PARAMETER)
     values = {spec.name: check_value(spec, raw[spec.name], spell) for spec in protocol.PARAMS if spec.name in raw}
     return GenerationParams(**values)
+
+
+def job_options(raw: dict, spell=json_name) -> dict:
+    """The job options (protocol.JOB_OPTIONS) in `raw`, checked, with their defaults."""
+    return {spec.name: check_value(spec, raw[spec.name], spell) if spec.name in raw else spec.default
+            for spec in protocol.JOB_OPTIONS}

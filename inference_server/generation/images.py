@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from .errors import InputError
+from ..errors import InputError
 
 MAX_FILE_BYTES = 100 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # 40 megapixels: far more than the 256 px the model sees

@@ -9,10 +9,10 @@ import os
 import threading
 from pathlib import Path
 
+from ..protocol import SET_FILES
 from .params import parse_params, python_keyword, python_switch
 from .pipeline import GenerationRequest, Pipeline, check_request
 from .progress import TerminalProgress
-from .protocol import SET_FILES
 from .service import SyncDreamerService
 
 _lock = threading.Lock()

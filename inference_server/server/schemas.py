@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from . import protocol
+from .. import protocol
 
 _REQUEST = ConfigDict(extra="forbid", strict=True)
 

@@ -8,7 +8,7 @@
 import os
 from pathlib import Path
 
-from .errors import SetupError
+from ..errors import SetupError
 
 CHECKPOINT_ENV = "GLIMPSE_CHECKPOINT"
 CHECKPOINT_STEM = "syncdreamer-pretrain"
@@ -16,8 +16,8 @@ CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt")  # safetensors first: it loads w
 
 
 def project_root() -> Path:
-    """The folder that holds this package: the repository, or the unpacked extension."""
-    return Path(__file__).resolve().parent.parent
+    """The folder that holds `inference_server/`: the repository, or the unpacked extension."""
+    return Path(__file__).resolve().parents[2]  # inference_server/generation/checkpoints.py
 
 
 def configs_dir() -> Path:
