@@ -6,36 +6,42 @@ from pathlib import Path
 
 from .. import protocol
 from ..cluster.options import add_ray_options, ray_requested
-from ..errors import InputError
+from ..server.settings import ServerSettings, settings_from
 from .options import add_model_options, make_service, service_options
+
+# ServerSettings field -> the flag that sets it
+SETTING_FLAGS = {"host": "--host", "output_root": "--output-root", "idle_unload_s": "--idle-unload",
+                 "max_body_mb": "--max-body-mb", "max_queue": "--max-queue",
+                 "preview_concurrency": "--preview-concurrency", "allowed_hosts": "--allow-host",
+                 "allowed_origins": "--allow-origin"}
 
 
 def add_parser(commands) -> None:
     serve = commands.add_parser("serve", help="run the local inference server (HTTP) for Blender",
                                 description="Run the inference server. The bearer token comes from the "
                                 f"environment variable {protocol.TOKEN_ENV}; without it one is made and printed.")
-    serve.add_argument("--host", default="127.0.0.1",
+    serve.add_argument("--host", default=None,
                        help="address to listen on (default 127.0.0.1: this machine only)")
     serve.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
-    serve.add_argument("--idle-unload", type=float, default=0.0, metavar="SECONDS",
+    serve.add_argument("--idle-unload", type=float, default=None, metavar="SECONDS",
                        help="unload the model after this many idle seconds (default 0: never)")
     serve.add_argument("--preload", action="store_true", help="load the model before reporting ready")
     serve.add_argument("--output-root", type=Path, default=None, metavar="DIR",
                        help="where job outputs go when a job names no output_dir "
                             "(default ~/.cache/glimpse3d/outputs)")
-    serve.add_argument("--max-body-mb", type=float, default=protocol.DEFAULT_MAX_BODY_MB, metavar="MB",
+    serve.add_argument("--max-body-mb", type=float, default=None, metavar="MB",
                        help=f"largest request body accepted (default {protocol.DEFAULT_MAX_BODY_MB:g}; image files "
                             "may be about 3/4 of it, as base64 makes them 4/3 larger)")
-    serve.add_argument("--max-queue", type=int, default=protocol.DEFAULT_MAX_QUEUE, metavar="N",
+    serve.add_argument("--max-queue", type=int, default=None, metavar="N",
                        help=f"jobs that may wait; beyond them a job is answered 429 with Retry-After "
                             f"(default {protocol.DEFAULT_MAX_QUEUE})")
-    serve.add_argument("--preview-concurrency", type=int, default=protocol.DEFAULT_PREVIEW_CONCURRENCY,
+    serve.add_argument("--preview-concurrency", type=int, default=None,
                        metavar="N", help="images decoded at once for previews and job checks (default "
                                          f"{protocol.DEFAULT_PREVIEW_CONCURRENCY})")
-    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+    serve.add_argument("--allow-host", action="append", default=None, metavar="NAME",
                        help="also answer requests addressed to this host name (repeatable; '*' any). By default "
                             "only the address the server listens on, against DNS rebinding")
-    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+    serve.add_argument("--allow-origin", action="append", default=None, metavar="ORIGIN",
                        help="accept requests from this web page origin, e.g. http://localhost:3000 "
                             "(repeatable; '*' any). By default requests from browsers are refused")
     serve.add_argument("--parent-pid", type=int, default=None, metavar="PID",
@@ -48,28 +54,32 @@ def add_parser(commands) -> None:
     add_ray_options(serve, serve=True)
 
 
+def settings_from_args(args) -> ServerSettings:
+    """The server settings of the flags given; the others from GLIMPSE_* variables or the defaults."""
+    given = {"host": args.host, "output_root": args.output_root, "idle_unload_s": args.idle_unload,
+             "max_body_mb": args.max_body_mb, "max_queue": args.max_queue,
+             "preview_concurrency": args.preview_concurrency,
+             "allowed_hosts": tuple(args.allow_host) if args.allow_host else None,
+             "allowed_origins": tuple(args.allow_origin) if args.allow_origin else None}
+    return settings_from(ServerSettings, {name: value for name, value in given.items() if value is not None},
+                         spell=lambda name: SETTING_FLAGS.get(name, name))
+
+
 def run(args) -> int:
-    from ..generation.checkpoints import cache_dir
     from ..generation.pipeline import Pipeline
-    from ..server.core import ServerSettings, is_loopback
+    from ..server.core import is_loopback
     from ..server.run import configure_logging, serve
 
-    if args.max_queue < 1 or args.preview_concurrency < 1 or args.max_body_mb <= 0:
-        raise InputError("--max-queue and --preview-concurrency must be at least 1, --max-body-mb above 0",
-                         code=protocol.ErrorCode.BAD_PARAMETER)
+    settings = settings_from_args(args)
     configure_logging(args.verbose)
     log = logging.getLogger("glimpse")
     token = os.environ.get(protocol.TOKEN_ENV, "").strip()
     if not token:
         token = secrets.token_urlsafe(24)
         log.warning("%s is not set; this server's token is: %s", protocol.TOKEN_ENV, token)
-    if not is_loopback(args.host):
+    if not is_loopback(settings.host):
         log.warning("listening on %s: other machines can reach this server; anyone with the token can run jobs "
-                    "on this GPU. output_dir is refused; files are served over HTTP only.", args.host)
-    settings = ServerSettings(host=args.host, output_root=args.output_root or cache_dir() / "outputs",
-                              idle_unload_s=args.idle_unload, max_body_bytes=int(args.max_body_mb * protocol.MIB),
-                              max_queue=args.max_queue, preview_concurrency=args.preview_concurrency,
-                              allowed_hosts=tuple(args.allow_host), allowed_origins=tuple(args.allow_origin))
+                    "on this GPU. output_dir is refused; files are served over HTTP only.", settings.host)
     if ray_requested(args):  # Ray Serve instead of uvicorn: cluster/serve_ray.py
         from ..cluster.serve_ray import serve_on_ray
 

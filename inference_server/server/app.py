@@ -30,8 +30,9 @@ from ..errors import InputError, SetupError
 from ..generation.params import check_value
 from ..version import __version__
 from . import schemas
-from .core import ServerApp, ServerSettings, is_loopback, no_such_job
+from .core import ServerApp, is_loopback, no_such_job
 from .jobs import QueueFull, ShuttingDown
+from .settings import ServerSettings
 
 log = logging.getLogger("glimpse")
 http_log = logging.getLogger("glimpse.http")
@@ -46,7 +47,7 @@ def error_response(status: int, code: str, message: str, headers=None) -> JSONRe
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-def create_app(pipeline, token: str, settings: ServerSettings = ServerSettings(), *, jobs=None,
+def create_app(pipeline, token: str, settings: ServerSettings | None = None, *, jobs=None,
                manage_lifecycle: bool = True) -> FastAPI:
     """The FastAPI app serving `pipeline` (a pipeline.Pipeline) with bearer `token`.
 
@@ -57,6 +58,7 @@ def create_app(pipeline, token: str, settings: ServerSettings = ServerSettings()
     """
     if not token:
         raise ValueError("the server needs a bearer token")
+    settings = settings or ServerSettings()  # the defaults and GLIMPSE_* environment variables
     server = ServerApp(pipeline, settings, jobs=jobs)
 
     @contextlib.asynccontextmanager

@@ -15,7 +15,6 @@ import ipaddress
 import logging
 import re
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .. import protocol
@@ -27,29 +26,12 @@ from ..generation.preprocess import preprocess_for_syncdreamer
 from ..version import __version__
 from ..view_set.staging import remove_leftovers
 from .jobs import JobManager, JobOutput, JobStore, new_job_id
+from .settings import ServerSettings
 
 log = logging.getLogger("glimpse")
 SAFE_FILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _DATA_URL_PREFIX = re.compile(r"^data:[\w/+.-]*;base64,", re.IGNORECASE)
 _DECODE_WAIT_S = 120.0  # longest a request waits for its turn to decode an image
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    """How a server behaves (the `serve` flags); the app and its routes read these."""
-
-    host: str = "127.0.0.1"
-    output_root: Path = field(default_factory=lambda: Path.home() / ".cache" / "glimpse3d" / "outputs")
-    idle_unload_s: float = 0.0
-    max_body_bytes: int = protocol.DEFAULT_MAX_BODY_BYTES
-    max_queue: int = protocol.DEFAULT_MAX_QUEUE
-    preview_concurrency: int = protocol.DEFAULT_PREVIEW_CONCURRENCY
-    allowed_hosts: tuple = ()  # Host names accepted besides the server's own address; "*": any
-    allowed_origins: tuple = ()  # browser Origins accepted; "*": any
-
-    @property
-    def max_image_bytes(self) -> int:
-        return protocol.max_image_bytes(self.max_body_bytes)
 
 
 def is_loopback(host: str) -> bool:
@@ -108,7 +90,8 @@ def decode_image_b64(text) -> bytes:
 class ServerApp:
     """The server's state and the operations behind the routes."""
 
-    def __init__(self, pipeline: Pipeline, settings: ServerSettings = ServerSettings(), jobs: JobStore = None):
+    def __init__(self, pipeline: Pipeline, settings: ServerSettings | None = None, jobs: JobStore = None):
+        settings = settings or ServerSettings()
         self.pipeline = pipeline
         self.service = pipeline.service
         self.settings = settings

@@ -19,7 +19,7 @@ from ..errors import SetupError
 from ..process_watch import watch_parent, watch_stdin
 from ..version import __version__
 from .app import create_app
-from .core import ServerSettings
+from .settings import ServerSettings
 
 log = logging.getLogger("glimpse")
 GRACEFUL_SHUTDOWN_S = 5  # open connections get this long after a stop was asked for
