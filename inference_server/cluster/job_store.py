@@ -130,9 +130,9 @@ class JobStoreActor:
 
 def _outputs(folder, samples: int) -> list:
     from ..generation.pipeline import set_folders
-    from ..server.core import _set_files  # the file list the plain server gives
+    from ..view_set.reading import set_files  # the file list the plain server gives
 
-    return [JobOutput(sample=index, folder=path, files=_set_files(path))
+    return [JobOutput(sample=index, folder=path, files=set_files(path))
             for index, path in enumerate(set_folders(folder, samples))]
 
 

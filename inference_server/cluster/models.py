@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from ..errors import InputError, describe_failure
 from .transfer import generate_files
 
 
@@ -47,9 +48,6 @@ def run_one(pipeline, request, progress=None, should_cancel=None) -> dict:
     except GenerationCancelled:
         return {"cancelled": True, "seconds": time.monotonic() - start}
     except Exception as exc:  # the job fails with this message; the worker stays ready for the next
-        from ..errors import InputError
-        from ..server.jobs import describe_failure
-
         return {"error": describe_failure(exc), "input_error": isinstance(exc, InputError),
                 "seconds": time.monotonic() - start}
     return {"files": files, "seconds": time.monotonic() - start}

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, describe_failure
 from .params import GenerationParams, cli_flag, parse_params
 
 MANIFEST_FILE = "manifest.jsonl"
@@ -287,8 +287,6 @@ def timed(item: BatchItem, generate) -> ItemResult:
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # one bad image must not stop the run
-        from ..server.jobs import describe_failure
-
         return ItemResult(item, FAILED, error=describe_failure(exc)["message"], seconds=time.monotonic() - start,
                           input_error=isinstance(exc, InputError))
     return ItemResult(item, DONE, seconds=time.monotonic() - start)

@@ -24,6 +24,7 @@ from ..generation.params import GenerationParams, job_options, parse_params
 from ..generation.pipeline import GenerationRequest, Pipeline, check_request
 from ..generation.preprocess import preprocess_for_syncdreamer
 from ..version import __version__
+from ..view_set.reading import set_files
 from ..view_set.staging import remove_leftovers
 from .jobs import JobManager, JobOutput, JobStore, new_job_id
 from .settings import ServerSettings
@@ -263,10 +264,4 @@ class ServerApp:
         request: GenerationRequest = job.payload
         folders = self.pipeline.run(request, progress=context.report,
                                     should_cancel=lambda: context.cancel_requested)
-        return [JobOutput(sample=index, folder=folder, files=_set_files(folder)) for index, folder in enumerate(folders)]
-
-
-def _set_files(folder: Path) -> tuple:
-    """The contract's files in their order, then any a set writer added (e.g. mesh.ply)."""
-    extra = sorted(path.name for path in folder.iterdir() if path.name not in protocol.SET_FILES)
-    return (*protocol.SET_FILES, *extra)
+        return [JobOutput(sample=index, folder=folder, files=set_files(folder)) for index, folder in enumerate(folders)]

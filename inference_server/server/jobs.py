@@ -20,6 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import describe_failure
 from ..generation.progress import EtaClock, GenerationCancelled, ProgressEvent
 from ..protocol import (
     CANCELLED,
@@ -130,18 +131,6 @@ class Job:
             "warnings": list(self.warnings),
             "outputs": [output.to_json() for output in self.outputs],
         }
-
-
-def describe_failure(exc: BaseException) -> dict:
-    """The `error` field of a failed job: a code and a message a person can act on."""
-    code = getattr(exc, "code", None)
-    if isinstance(code, str) and code:
-        return {"code": code, "message": str(exc)}
-    return {
-        "code": ErrorCode.INTERNAL_ERROR,
-        "message": f"{type(exc).__name__}: {exc}. This is a bug or an unexpected setup problem; "
-        "the server log has the details.",
-    }
 
 
 class JobContext:
