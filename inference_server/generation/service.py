@@ -24,27 +24,15 @@ from ..view_set.writing import model_output_to_views
 from . import devices
 from .checkpoints import configs_dir, find_checkpoint
 from .images import load_image, normalize_mode
+from .model_info import AUTO_BATCH_VIEWS, FULL_CONFIG, LOW_MEMORY_BATCH_VIEWS, TINY_CONFIG, random_weights_warning
 from .params import GenerationParams, cli_switch, parse_params, python_keyword
 from .preprocess import background_source, preprocess_for_syncdreamer, to_model_input
 from .progress import LOADING_MODEL, PREPARING, SAMPLING, GenerationCancelled, ProgressEvent
 
 log = logging.getLogger("glimpse")
-FULL_CONFIG = "syncdreamer.yaml"
-TINY_CONFIG = "tiny.yaml"
 RANDOM_WEIGHTS_SEED = 0  # the random-weight model is the same on every run
-# Views per UNet call when a job asks for 0 (automatic): all sixteen with both guidance branches
-# in one call, or four in the low-memory mode. Chunking does not change the result.
-AUTO_BATCH_VIEWS = 16
-LOW_MEMORY_BATCH_VIEWS = 4
 SAMPLER = "ddim"
 DDIM_ETA = 1.0  # the reference samples with eta = 1 (stochastic DDIM)
-
-
-def random_weights_warning(switch=cli_switch) -> str:
-    """Said wherever views from random weights show up; `switch` spells the option."""
-    return (f"RANDOM WEIGHTS: the model runs without trained weights ({switch('random_weights')}), so every "
-            "view is noise, not your object. For real views get the checkpoint with "
-            f"`python -m inference_server download` and start without {switch('random_weights')}.")
 
 
 
