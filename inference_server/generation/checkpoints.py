@@ -5,6 +5,7 @@
 3. `<repository or extension folder>/ckpt/syncdreamer-pretrain.{safetensors,ckpt}`,
 4. `~/.cache/glimpse3d/syncdreamer-pretrain.{safetensors,ckpt}` (where `download` puts it).
 """
+import hashlib
 import os
 from pathlib import Path
 
@@ -71,3 +72,12 @@ def missing_checkpoint_message(switch=_cli_switch) -> str:
         "(or put syncdreamer-pretrain.ckpt in one of those places by hand). "
         f"To try the pipeline without it, use {switch('random_weights')} (the views are then noise)."
     )
+
+
+def file_sha256(path) -> str:
+    """The sha256 of a file, read in 1 MiB blocks (a checkpoint is several GB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -11,7 +11,6 @@ progress bar is replaced by machine-readable lines on stderr, `GLIMPSE_DOWNLOAD 
 {"bytes": n, "total": n or null} as the file grows, {"phase": "checksum"} before the sha256 check,
 {"phase": "saved", "path": ...} at the end.
 """
-import hashlib
 import http.client
 import json
 import os
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from ..errors import SetupError
 from ..version import __version__
-from .checkpoints import CHECKPOINT_STEM, default_download_path, project_root
+from .checkpoints import CHECKPOINT_STEM, default_download_path, file_sha256, project_root
 
 DEFAULT_URL = "https://huggingface.co/camenduru/SyncDreamer/resolve/main/syncdreamer-pretrain.ckpt"
 CHUNK_BYTES = 1 << 20
@@ -92,7 +91,7 @@ def download_checkpoint(url: str = DEFAULT_URL, dest=None, sha256: str = None, *
         if not _SHA256.match(sha256):
             raise SetupError(f"--sha256 must be 64 hexadecimal digits, got {sha256!r}")
     if dest.exists() and not force:
-        if sha256 and _file_sha256(dest) != sha256:
+        if sha256 and file_sha256(dest) != sha256:
             raise SetupError(f"{dest} exists but its sha256 is not {sha256}. Delete it, or run "
                              "download with --force to fetch it again.")
         _say(f"{dest} is already there; nothing to do (use --force to fetch it again).")
@@ -122,7 +121,7 @@ def download_checkpoint(url: str = DEFAULT_URL, dest=None, sha256: str = None, *
     if expected_sha:
         _say("Checking the sha256 ...")
         _progress_line({"phase": "checksum"})
-        actual = _file_sha256(part)
+        actual = file_sha256(part)
         if actual != expected_sha:
             part.unlink()
             raise SetupError(f"Checksum mismatch for {url}: expected sha256 {expected_sha}, got {actual}. "
@@ -224,14 +223,6 @@ class _ProgressLines:
 def _progress_line(fields: dict):
     if os.environ.get(PROGRESS_LINES_ENV) == "1":
         print(PROGRESS_MARK + json.dumps(fields), file=sys.stderr, flush=True)
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK_BYTES), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _say(text: str):

@@ -22,7 +22,7 @@ from ..protocol import SET_FILES
 from ..version import __version__
 from ..view_set.writing import model_output_to_views
 from . import devices
-from .checkpoints import configs_dir, find_checkpoint
+from .checkpoints import configs_dir, file_sha256, find_checkpoint
 from .images import load_image, normalize_mode
 from .model_info import AUTO_BATCH_VIEWS, FULL_CONFIG, LOW_MEMORY_BATCH_VIEWS, TINY_CONFIG, random_weights_warning
 from .params import GenerationParams, cli_switch, parse_params, python_keyword
@@ -71,6 +71,7 @@ class SyncDreamerService:
             raise SetupError(f"model config not found: {self.config_path}; the configs/ folder of the "
                              "project is missing or incomplete", code="no_config")
         self.checkpoint_path = None if self.random_weights else find_checkpoint(checkpoint_path, switch)
+        self.checkpoint_sha256 = None  # of the checkpoint, once the model is loaded from it (cameras.json)
         self.device = devices.resolve_device(device)
         self.dtype = devices.resolve_precision(precision, self.device)
         self.low_memory = devices.resolve_low_memory(low_memory, self.device)
@@ -146,6 +147,8 @@ class SyncDreamerService:
         # built on "meta" (no memory), filled from the file straight onto the device
         model = ldm.build_model(self.config_path, device="meta", dtype=self.dtype)
         ldm.load_checkpoint(model, self.checkpoint_path, device=self.device)
+        if self.checkpoint_sha256 is None:  # once per service; the file was just read, so it is cached
+            self.checkpoint_sha256 = file_sha256(self.checkpoint_path)
         return model
 
     def unload_model(self):
@@ -233,7 +236,7 @@ class SyncDreamerService:
                 "name": "SyncDreamer",
                 "config": self.config_path.name,
                 "checkpoint": None if self.checkpoint_path is None else self.checkpoint_path.name,
-                "checkpoint_sha256": None,
+                "checkpoint_sha256": self.checkpoint_sha256,
                 "random_weights": self.random_weights,
                 "software": f"glimpse3d-syncdreamer {__version__}",
             },
