@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError, describe_failure
+from ..view_set.staging import replaced_whole
 from .params import GenerationParams, cli_flag, parse_params
 
 MANIFEST_FILE = "manifest.jsonl"
@@ -268,9 +268,8 @@ def _read_manifest(path: Path) -> dict:
 
 
 def _write_manifest(path: Path, lines: list) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    temporary.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
-    os.replace(temporary, path)
+    with replaced_whole(path) as partial:
+        partial.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
 
 
 def _progress_bar(total: int, enabled: bool):

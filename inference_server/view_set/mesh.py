@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import numpy as np
 from .. import cameras, protocol
 from ..errors import InputError
 from ..proxy_mesh import DEFAULT_RESOLUTION, MeshError, ProxyMesh, ViewCamera, build_proxy_mesh, write_ply
+from .staging import replaced_whole
 
 log = logging.getLogger("glimpse")
 
@@ -92,9 +92,8 @@ def _list_mesh(folder: Path, entry: dict) -> None:
     cameras_path = folder / protocol.CAMERAS_FILE
     document = json.loads(cameras_path.read_text(encoding="utf-8"))
     document["mesh"] = entry
-    partial = cameras_path.with_name(f".{cameras_path.name}.partial-{os.getpid()}")
-    partial.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(partial, cameras_path)
+    with replaced_whole(cameras_path) as partial:
+        partial.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def write_mesh_if_asked(folder, views, request) -> None:

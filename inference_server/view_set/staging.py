@@ -6,10 +6,12 @@ folder holding only sample_<k> view sets, is replaced as a whole; anything else 
 
 Output is written into a hidden sibling `.<name>.partial-<pid>-<random>` and renamed to its
 name when everything is in it, so a reader never sees a half-written result. Such folders of a
-process that no longer runs (killed while writing) are removed by `remove_leftovers`.
+process that no longer runs (killed while writing) are removed by `remove_leftovers`. A single
+file is replaced the same way, through `replaced_whole`.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -149,3 +151,19 @@ def remove_leftovers(folder) -> list:
         shutil.rmtree(entry, ignore_errors=True)
         removed.append(entry)
     return removed
+
+
+@contextlib.contextmanager
+def replaced_whole(path, *, keep_suffix: bool = False):
+    """Yield a hidden temporary path beside `path` to write; when the block ends it is renamed onto
+    `path`, and when the block fails it is removed, so `path` holds its old or its new content and
+    nothing else is left behind. `keep_suffix`: the temporary name ends in the suffix of `path`
+    (for writers that choose the format by it)."""
+    path = Path(path)
+    suffix = path.suffix if keep_suffix else ""
+    partial = path.with_name(f".{path.name}{protocol.PARTIAL_MARK}{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -1,14 +1,13 @@
 """A turntable video of the sixteen views: .gif with Pillow, .mp4 with imageio + imageio-ffmpeg."""
 from __future__ import annotations
 
-import os
-import secrets
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from ..errors import InputError, SetupError
+from .staging import replaced_whole
 
 VIDEO_FORMATS = (".gif", ".mp4")
 MAX_FPS = 60
@@ -35,13 +34,8 @@ def views_to_video(image_paths, output_path, fps: float = 8, loops: int = 1) -> 
         _require_ffmpeg()
 
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = output_path.with_name(f".{output_path.stem}.partial-{secrets.token_hex(4)}{suffix}")
-    try:
+    with replaced_whole(output_path, keep_suffix=True) as partial:
         write(frames * loops, partial, fps)
-        os.replace(partial, output_path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
     return output_path
 
 

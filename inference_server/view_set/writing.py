@@ -1,9 +1,8 @@
 """The output folder: one complete set of sixteen views with its cameras (docs/contracts.md §2).
 
-`write_set_files` writes the files of one set into a folder; `write_view_set` does it
-atomically: into a hidden sibling folder, renamed to its final name only when every file is
-there, so whoever watches the output directory never sees a half-written set. (A generation
-with several samples is made atomic as a whole by generation/pipeline.py, with the same staging.)
+`write_set_files` writes the files of one set into a folder; generation/pipeline.py calls it
+inside a staged folder (staging.py), renamed to its final name only when every file of every
+sample is there, so whoever watches the output directory never sees a half-written set.
 """
 from __future__ import annotations
 
@@ -26,7 +25,6 @@ from ..protocol import (
     VIEW_FILES,
     VIEW_SIZE,
 )
-from . import staging
 
 GRID_COLUMNS = 4
 assert VIEW_SIZE == cameras.IMAGE_SIZE and VIEW_FILES == tuple(map(cameras.view_file_name, range(cameras.VIEW_COUNT)))
@@ -91,25 +89,6 @@ def make_grid(views, columns: int = GRID_COLUMNS) -> Image.Image:
     return grid
 
 
-def strip_from_views(views) -> Image.Image:
-    """The reference's output image: the 16 views side by side, 4096 wide and 256 high."""
-    views = _check_views(views)
-    strip = Image.new("RGB", (len(views) * VIEW_SIZE, VIEW_SIZE))
-    for index, view in enumerate(views):
-        strip.paste(view, (index * VIEW_SIZE, 0))
-    return strip
-
-
-def views_from_strip(strip: Image.Image) -> list:
-    """The 16 views of a reference output image (view i in columns 256*i .. 256*i + 255)."""
-    expected = (cameras.VIEW_COUNT * VIEW_SIZE, VIEW_SIZE)
-    if strip.size != expected:
-        raise ValueError(f"a SyncDreamer strip is {expected[0]}x{expected[1]} pixels, "
-                         f"got {strip.size[0]}x{strip.size[1]}")
-    strip = strip.convert("RGB")
-    return [strip.crop((i * VIEW_SIZE, 0, (i + 1) * VIEW_SIZE, VIEW_SIZE)) for i in range(cameras.VIEW_COUNT)]
-
-
 # ---- cameras.json ---------------------------------------------------------------------------
 
 def build_cameras_json(metadata: dict) -> dict:
@@ -168,21 +147,3 @@ def write_set_files(folder, views, input_image: Image.Image, metadata: dict) -> 
     make_grid(views).save(folder / GRID_FILE, format="PNG")
     _write_json(folder / TRANSFORMS_FILE, cameras.transforms_json(VIEW_FILES))
     _write_json(folder / CAMERAS_FILE, cameras_content)  # last: its presence marks a set
-
-
-def write_view_set(dest, views, input_image: Image.Image, metadata: dict, overwrite: bool = False) -> Path:
-    """Write one complete view set to the folder `dest`, atomically, and return its absolute path.
-
-    An existing set at `dest` is refused unless `overwrite`, then replaced as a whole; a folder
-    that is not a view set is never replaced.
-    """
-    dest = Path(dest).expanduser().absolute()
-    if dest.name in ("", ".", ".."):
-        raise ValueError(f"not a folder name for a view set: {dest}")
-    _check_views(views)
-    _check_square_rgb(input_image, "the input image")
-    build_cameras_json(metadata)  # refuse bad metadata before anything is written
-    staging.check_destination(dest, overwrite)
-    with staging.Staged(dest, overwrite) as stage:
-        write_set_files(stage.folder, views, input_image, metadata)
-    return dest

@@ -13,7 +13,7 @@ from inference_server import protocol
 from inference_server.cli import main as cli
 from inference_server.generation.params import job_options
 from inference_server.view_set import mesh as set_mesh
-from inference_server.view_set import writing as output_folder
+from view_set_files import strip_from_views, write_view_set
 from inference_server.proxy_mesh import read_ply
 from proxy_mesh_scene import SPHERE, target_views
 
@@ -39,11 +39,11 @@ def scene_rgb():
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory, scene_rgb):
     root = tmp_path_factory.mktemp("mesh_cli")
-    set_folder = output_folder.write_view_set(root / "scene_set", scene_rgb, scene_rgb[0], metadata())
+    set_folder = write_view_set(root / "scene_set", scene_rgb, scene_rgb[0], metadata())
     (root / "views_only").mkdir()
     for name, view in zip(protocol.VIEW_FILES, scene_rgb):
         view.save(root / "views_only" / name)
-    output_folder.strip_from_views(scene_rgb).save(root / "strip.png")
+    strip_from_views(scene_rgb).save(root / "strip.png")
     return {"set": set_folder, "views_only": root / "views_only", "strip": root / "strip.png"}
 
 
@@ -99,7 +99,7 @@ def test_errors_say_what_to_do(capsys, tmp_path, scene_rgb):
 
 
 def test_write_set_mesh_lists_the_mesh_in_cameras_json(tmp_path, scene_rgb):
-    folder = output_folder.write_view_set(tmp_path / "scene_set", scene_rgb, scene_rgb[0], metadata())
+    folder = write_view_set(tmp_path / "scene_set", scene_rgb, scene_rgb[0], metadata())
     path = set_mesh.write_set_mesh(folder, resolution=64)
     assert path == folder / protocol.MESH_FILE and closed(read_ply(path)["faces"])
     document = json.loads((folder / protocol.CAMERAS_FILE).read_text())
@@ -140,7 +140,7 @@ class _Request:
 
 
 def test_set_writer_writes_the_mesh_only_when_asked(tmp_path, scene_rgb):
-    folder = output_folder.write_view_set(tmp_path / "asked", scene_rgb, scene_rgb[0], metadata())
+    folder = write_view_set(tmp_path / "asked", scene_rgb, scene_rgb[0], metadata())
     set_mesh.write_mesh_if_asked(folder, scene_rgb, _Request())
     assert not (folder / protocol.MESH_FILE).exists()
     set_mesh.write_mesh_if_asked(folder, scene_rgb, _Request(mesh=True, mesh_resolution=48))
@@ -151,7 +151,7 @@ def test_set_writer_writes_the_mesh_only_when_asked(tmp_path, scene_rgb):
 def test_set_writer_records_why_there_is_no_mesh(tmp_path):
     rng = np.random.default_rng(0)
     noise = [Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)) for _ in range(16)]
-    folder = output_folder.write_view_set(tmp_path / "noise", noise, noise[0], metadata())
+    folder = write_view_set(tmp_path / "noise", noise, noise[0], metadata())
     set_mesh.write_mesh_if_asked(folder, noise, _Request(mesh=True, mesh_resolution=64))
     assert not (folder / protocol.MESH_FILE).exists()
     entry = json.loads((folder / protocol.CAMERAS_FILE).read_text())["mesh"]
