@@ -47,6 +47,8 @@ def _bench_module():
     if not path.is_file():
         raise SetupError(f"bench is a development tool and is not installed here ({path} is missing); run it "
                          "from a clone of the repository", code="no_bench")
+    if str(path.parent) not in sys.path:  # its model_tools/, as when it runs as `python tools/bench.py`
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location("glimpse_tools_bench", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up

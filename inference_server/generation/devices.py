@@ -61,7 +61,7 @@ def resolve_precision(spec: str, device: torch.device) -> torch.dtype:
 LOW_MEMORY_BELOW_GIB = 8.0
 # Apple's GPU shares the Mac's memory with macOS and Blender; torch says how much it should use
 # (the recommended working set, about two thirds of it). The float32 default needs about 6.8 GB
-# (ldm.memory_estimate: 5.4 GB of weights, 1.4 GB for a 16-view step), 5.6 GB in low-memory mode;
+# (tools/model_tools/memory_estimate.py: 5.4 GB of weights, 1.4 GB for a 16-view step), 5.6 GB in low-memory mode;
 # below 12 GiB of working set (Macs with 16 GB or less) the low-memory mode is on.
 MPS_LOW_MEMORY_BELOW_GIB = 12.0
 
