@@ -5,13 +5,11 @@
 
 One service (and so one loaded model) is kept between calls; `cleanup()` frees it.
 """
-import os
 import threading
-from pathlib import Path
 
 from ..protocol import SET_FILES
 from .params import parse_params, python_keyword, python_switch
-from .pipeline import GenerationRequest, Pipeline, check_request
+from .pipeline import Pipeline, check_request, request_for
 from .progress import TerminalProgress
 from .service import SyncDreamerService
 
@@ -63,9 +61,7 @@ def generate_multiview(image_path, output_dir, elevation=30.0, crop_size=200, cf
                            "steps": steps, "samples": samples, "batch_views": batch_views,
                            "background": background, "use_posterior_mean": use_posterior_mean},
                           spell=python_keyword)
-    input_name = Path(image_path).name if isinstance(image_path, (str, os.PathLike)) else "input.png"
-    request = GenerationRequest(image=image_path, output=Path(output_dir), params=params, input_name=input_name,
-                                overwrite=overwrite)
+    request = request_for(image_path, output_dir, params, overwrite=overwrite)
     check_request(request, overwrite_hint="pass overwrite=True")
     service = get_service(checkpoint=checkpoint, device=device, precision=precision,
                           random_weights=random_weights, low_memory=low_memory)

@@ -30,6 +30,7 @@ Every entry point goes through `Pipeline.run`: the command line (`generate`), th
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,19 @@ class GenerationRequest:
     options: dict = field(default_factory=dict)
 
 
+def request_for(image, output_dir, params: GenerationParams, *, overwrite: bool = False,
+                options: dict | None = None) -> GenerationRequest:
+    """The request of a Python call (generate_multiview, SyncDreamerService.generate_and_save).
+
+    `image`: a path (str or any os.PathLike), the file's bytes or a PIL image; `output_dir`: a
+    str or any os.PathLike. cameras.json records a path's file name, else protocol.INPUT_FILE.
+    """
+    is_path = isinstance(image, (str, os.PathLike))
+    return GenerationRequest(image=image, output=Path(output_dir).expanduser(), params=params,
+                             input_name=Path(image).name if is_path else protocol.INPUT_FILE,
+                             overwrite=overwrite, options=dict(options or {}))
+
+
 def set_folders(output, samples: int) -> list:
     """The view-set folder of each sample under `output`."""
     output = Path(output)
@@ -93,10 +107,6 @@ class Pipeline:
     def __init__(self, service, set_writers=(write_mesh_if_asked,)):
         self.service = service
         self.set_writers = list(set_writers)
-
-    def check(self, request: GenerationRequest, *, overwrite_hint: str = "allow overwriting") -> None:
-        """See `check_request`."""
-        check_request(request, overwrite_hint=overwrite_hint)
 
     def run(self, request: GenerationRequest, progress=None, should_cancel=None) -> list:
         """Generate and write the request's sets; returns their folders (absolute), by sample."""

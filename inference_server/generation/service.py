@@ -26,6 +26,7 @@ from .checkpoints import configs_dir, file_sha256, find_checkpoint
 from .images import load_image, normalize_mode
 from .model_info import AUTO_BATCH_VIEWS, FULL_CONFIG, LOW_MEMORY_BATCH_VIEWS, TINY_CONFIG, random_weights_warning
 from .params import GenerationParams, cli_switch, parse_params, python_keyword
+from .pipeline import Pipeline, check_request, request_for
 from .preprocess import background_source, preprocess_for_syncdreamer, to_model_input
 from .progress import LOADING_MODEL, PREPARING, SAMPLING, GenerationCancelled, ProgressEvent
 
@@ -281,15 +282,11 @@ class SyncDreamerService:
         (through pipeline.Pipeline, as every entry point). `on_progress(event)` returning True
         cancels.
         """
-        from .pipeline import GenerationRequest, Pipeline
-
         params = _params(elevation, cfg_scale, sample_steps, batch_view_num, sample_num, seed, crop_size,
                          background, use_posterior_mean)
-        input_name = Path(image).name if isinstance(image, (str, Path)) else "input.png"
-        request = GenerationRequest(image=image, output=Path(output_dir), params=params, input_name=input_name,
-                                    overwrite=overwrite)
+        request = request_for(image, output_dir, params, overwrite=overwrite)
+        check_request(request, overwrite_hint="pass overwrite=True")
         pipeline = Pipeline(self)
-        pipeline.check(request, overwrite_hint="pass overwrite=True")
         cancelled = []
 
         def progress(event):

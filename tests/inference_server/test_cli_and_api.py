@@ -32,11 +32,6 @@ def run_cli(*args, env_extra=None, timeout=600):
 
 
 @pytest.fixture(scope="module")
-def cat_path(data_dir):
-    return data_dir / "testset" / "cat.png"
-
-
-@pytest.fixture(scope="module")
 def cli_set(tmp_path_factory, cat_path):
     out = tmp_path_factory.mktemp("cli") / "cat_views"
     result = run_cli("generate", cat_path, "-o", out, *FAST_ARGS)
