@@ -3,29 +3,28 @@ import argparse
 import sys
 from pathlib import Path
 
+from .. import protocol
+from ..generation.params import cli_flag
+
 
 def add_generation_options(parser):
-    parser.add_argument("--elevation", type=float, help="elevation of the input view in degrees "
-                        "(default 30; -10..40 recommended)")
-    parser.add_argument("--crop-size", type=int, help="object size in the 256 px input, -1 = no crop "
-                        "(default 200)")
-    parser.add_argument("--cfg-scale", type=float, help="guidance scale (default 2.0)")
-    parser.add_argument("--steps", type=int, help="DDIM sampling steps (default 50)")
-    parser.add_argument("--seed", type=int, help="random seed (default 42)")
-    parser.add_argument("--samples", type=int, help="independent view sets (default 1)")
-    parser.add_argument("--batch-views", type=int, help="views per network call; lower = less GPU "
-                        "memory (default 0: automatic, 16, or 4 with --low-memory)")
-    parser.add_argument("--background", choices=("auto", "keep", "remove"),
-                          help="auto (default): remove it unless the image has transparency")
-    parser.add_argument("--use-posterior-mean", action="store_true", default=None,
-                          help="condition on the VAE mean (a little more deterministic)")
+    """One flag per generation parameter (protocol.PARAMS: names, defaults and hints are there;
+    generation/params.py checks the values, as for the Python API and HTTP)."""
+    for spec in protocol.PARAMS:
+        if spec.kind == "flag":
+            parser.add_argument(cli_flag(spec.name), action="store_true", default=None, help=spec.hint)
+            continue
+        default = f"default {spec.default:g}" if spec.kind == "number" else f"default {spec.default}"
+        parser.add_argument(cli_flag(spec.name), type=_FLAG_TYPES[spec.kind], choices=spec.choices or None,
+                            help=f"{spec.hint} ({default})")
+
+
+_FLAG_TYPES = {"number": float, "integer": int, "choice": str}
 
 
 def given_params(args) -> dict:
     """The generation flags that were given (the others take the defaults)."""
-    given = {"elevation": args.elevation, "crop_size": args.crop_size, "cfg_scale": args.cfg_scale,
-             "steps": args.steps, "seed": args.seed, "samples": args.samples, "batch_views": args.batch_views,
-             "background": args.background, "use_posterior_mean": args.use_posterior_mean}
+    given = {name: getattr(args, name) for name in protocol.PARAM_NAMES}
     return {name: value for name, value in given.items() if value is not None}
 
 
