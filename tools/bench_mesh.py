@@ -181,7 +181,7 @@ def read_views(folder: Path):
 
 
 def fixed_cameras():
-    from inference_server.view_set.mesh import fixed_cameras as cameras_of_the_model
+    from inference_server.view_set.reading import fixed_cameras as cameras_of_the_model
 
     return cameras_of_the_model()
 
