@@ -13,14 +13,14 @@ from .version import __version__
 
 # public name -> module (relative to this package) that defines it
 _LAZY_NAMES = {
-    "generate_multiview": ".api",
-    "get_service": ".api",
-    "cleanup": ".api",
-    "SyncDreamerService": ".service",
-    "segment_foreground": ".segmentation",
-    "preprocess_for_syncdreamer": ".preprocess",
+    "generate_multiview": ".generation.api",
+    "get_service": ".generation.api",
+    "cleanup": ".generation.api",
+    "SyncDreamerService": ".generation.service",
+    "segment_foreground": ".generation.segmentation",
+    "preprocess_for_syncdreamer": ".generation.preprocess",
     "get_camera_matrices": ".cameras",
-    "views_to_video": ".video",
+    "views_to_video": ".view_set.video",
 }
 
 __all__ = ["__version__", *_LAZY_NAMES]

@@ -1,7 +1,7 @@
-"""`python -m inference_server ...`: the command line (see cli.py)."""
+"""`python -m inference_server ...`: the command line (see cli/main.py)."""
 import sys
 
-from .cli import main
+from .cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

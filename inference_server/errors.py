@@ -2,9 +2,12 @@
 
 Both carry a message that says what is wrong and what to do. The HTTP server turns an
 `InputError` into a 4xx answer with `http_status`, and a `SetupError` into a 5xx answer;
-the command line prints the message and exits.
+the command line prints the message and exits. `describe_failure` is how a failed job or batch
+item reports any error.
 """
 from __future__ import annotations
+
+from .protocol import ErrorCode
 
 
 class InputError(ValueError):
@@ -31,3 +34,15 @@ class SetupError(RuntimeError):
         super().__init__(message)
         self.message = message
         self.code = code
+
+
+def describe_failure(exc: BaseException) -> dict:
+    """The `error` field of a failed job: a code and a message a person can act on."""
+    code = getattr(exc, "code", None)
+    if isinstance(code, str) and code:
+        return {"code": code, "message": str(exc)}
+    return {
+        "code": ErrorCode.INTERNAL_ERROR,
+        "message": f"{type(exc).__name__}: {exc}. This is a bug or an unexpected setup problem; "
+        "the server log has the details.",
+    }

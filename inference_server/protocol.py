@@ -6,7 +6,7 @@ it imports the standard library only: no torch, no Pillow, no web framework.
 
 What is here: the routes, the job states, the error codes, the generation parameters with their
 defaults and ranges, the size limits, the names in an output folder, and the ready line that
-`serve` prints on stdout. The request and answer shapes are in `schemas.py` and served as
+`serve` prints on stdout. The request and answer shapes are in `server/schemas.py` and served as
 OpenAPI at `/v1/openapi.json`; docs/protocol.md is generated from that schema.
 """
 from __future__ import annotations

@@ -65,7 +65,7 @@ class CheckpointInfo:
 
 
 # --------------------------------------------------------------------------- where the file is
-# Searching default locations is the server's job (inference_server.checkpoints); here a path is
+# Searching default locations is the server's job (inference_server.generation.checkpoints); here a path is
 # given and only its absence is reported, with how to get the file.
 
 

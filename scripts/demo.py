@@ -26,7 +26,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 from build_extension import build_extension  # noqa: E402
-from inference_server.checkpoints import find_checkpoint  # noqa: E402
+from inference_server.generation.checkpoints import find_checkpoint  # noqa: E402
 from inference_server.errors import SetupError  # noqa: E402
 
 EXAMPLE_IMAGE = REPO_ROOT / "examples" / "cat.png"

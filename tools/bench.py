@@ -5,7 +5,7 @@ Measures, with the server's own loading code and the generation pipeline that us
 (pipeline.Pipeline: preprocessing, sampling, decoding, writing the view sets): the load time from a
 `.safetensors` file (in process, and from process start to the READY line of `serve --preload`),
 seconds per 16-view sample for each batch of samples, UNet passes and achieved TFLOP/s (from
-ldm.flops' analytic count), peak memory (measured, and as ldm.memory_estimate expects it on a
+model_tools.flops' analytic count), peak memory (measured, and as model_tools.memory_estimate expects it on a
 GPU), and the per-step relative error of the half-precision noise prediction against float32. Without a checkpoint the model has random weights: speed and
 memory do not depend on the weights.
 """
@@ -28,21 +28,21 @@ import torch
 
 import ldm
 from ldm.checkpoint import save_safetensors
-from ldm.flops import count_generation_flops
-from ldm.memory_estimate import estimate_generation_memory
-from ldm.precision_check import noise_prediction_errors
+from model_tools.flops import count_generation_flops
+from model_tools.memory_estimate import estimate_generation_memory
+from model_tools.precision_check import noise_prediction_errors
 from ldm.schedule import ddim_timesteps
 
-from inference_server import devices
-from inference_server.checkpoints import configs_dir
+from inference_server.generation import devices
+from inference_server.generation.checkpoints import configs_dir
 from inference_server.errors import SetupError
-from inference_server.images import load_image
-from inference_server.params import parse_params
-from inference_server.pipeline import GenerationRequest, Pipeline
-from inference_server.preprocess import preprocess_for_syncdreamer, to_model_input
-from inference_server.progress import DECODING, SAMPLING, WRITING
+from inference_server.generation.images import load_image
+from inference_server.generation.params import parse_params
+from inference_server.generation.pipeline import GenerationRequest, Pipeline
+from inference_server.generation.preprocess import preprocess_for_syncdreamer, to_model_input
+from inference_server.generation.progress import DECODING, SAMPLING, WRITING
 from inference_server.protocol import READY_PREFIX
-from inference_server.service import FULL_CONFIG, SyncDreamerService, build_random_model
+from inference_server.generation.service import FULL_CONFIG, SyncDreamerService, build_random_model
 from inference_server.version import __version__
 
 EXAMPLE_IMAGE = Path(__file__).resolve().parent.parent / "examples" / "cat.png"
@@ -268,7 +268,7 @@ def measure_speed(options: BenchOptions, config: Path, service: SyncDreamerServi
         "tflops_reference": flops["reference"] / total / 1e12,
         "tflops_executed": flops["executed"] / total / 1e12,
         "peak_memory": peak_memory(device),
-        # what ldm.memory_estimate expects a CUDA GPU to hold at this precision
+        # what model_tools.memory_estimate expects a CUDA GPU to hold at this precision
         "estimated_gpu_peak_gb": estimate_generation_memory(
             config, service.dtype, samples, batch_views, options.cfg_scale, service.low_memory).peak_gb,
         "runs": runs,
@@ -403,6 +403,6 @@ def write_json(results: dict, path: Path) -> None:
 
 
 if __name__ == "__main__":  # python tools/bench.py [options]: the same as python -m inference_server bench
-    from inference_server.cli import main
+    from inference_server.cli.main import main
 
     sys.exit(main(["bench", *sys.argv[1:]]))

@@ -181,7 +181,7 @@ def read_views(folder: Path):
 
 
 def fixed_cameras():
-    from inference_server.mesh_command import fixed_cameras as cameras_of_the_model
+    from inference_server.view_set.reading import fixed_cameras as cameras_of_the_model
 
     return cameras_of_the_model()
 
@@ -275,7 +275,7 @@ def damaged(views, kind: str):
 
 
 def time_server(folder: Path, resolution: int, repeats: int) -> tuple[float, float]:
-    from inference_server.mesh_command import mesh_from_folder
+    from inference_server.view_set.mesh import mesh_from_folder
 
     walls, cpus = [], []
     with tempfile.TemporaryDirectory() as scratch:

@@ -41,7 +41,7 @@ class FixedTimePipeline:
 
 
 def measure(gpus: int, images: list, out: Path, seconds: float) -> dict:
-    from inference_server.batch import collect_items, run_batch
+    from inference_server.generation.batch import collect_items, run_batch
     from inference_server.cluster.batch_ray import ray_executor, start_workers
     from inference_server.cluster.connect import ray_cluster
 

@@ -4,7 +4,7 @@
     .venv/bin/python tools/protocol_docs.py --check   # exit 1 when it is out of date
 
 The routes, request and answer shapes come from the app's OpenAPI schema (app.create_app,
-with the pydantic models of schemas.py); the ready line, limits, job states and error codes
+with the pydantic models of server/schemas.py); the ready line, limits, job states and error codes
 from protocol.py. So the page is never a second copy to keep in step by hand:
 tests/inference_server/test_protocol_docs.py fails when it is out of date.
 """
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from inference_server import protocol
-from inference_server.app import create_app
+from inference_server.server.app import create_app
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOC = REPO_ROOT / "docs" / "protocol.md"

@@ -14,9 +14,9 @@ from . import runtime, setup_ops
 from .prefs import addon_prefs, server_settings
 
 try:
-    from ..inference_server.checkpoints import CHECKPOINT_ENV, default_locations  # inside the built extension
+    from ..inference_server.generation.checkpoints import CHECKPOINT_ENV, default_locations  # inside the built extension
 except ImportError:
-    from inference_server.checkpoints import CHECKPOINT_ENV, default_locations  # from the repository
+    from inference_server.generation.checkpoints import CHECKPOINT_ENV, default_locations  # from the repository
 
 
 def draw_task(layout) -> None:

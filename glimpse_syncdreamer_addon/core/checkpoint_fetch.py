@@ -13,9 +13,9 @@ from .setup_task import Progress
 from .streamed_process import run_streamed
 
 try:
-    from ..inference_server.download import PROGRESS_LINES_ENV, PROGRESS_MARK  # inside the built extension
+    from ..inference_server.generation.download import PROGRESS_LINES_ENV, PROGRESS_MARK  # inside the built extension
 except ImportError:
-    from inference_server.download import PROGRESS_LINES_ENV, PROGRESS_MARK  # from the repository
+    from inference_server.generation.download import PROGRESS_LINES_ENV, PROGRESS_MARK  # from the repository
 
 CHECKPOINT_NAME = "syncdreamer-pretrain.ckpt"
 DOWNLOAD, CHECKSUM, CONVERT = "Downloading the checkpoint", "Checking the sha256", "Converting to .safetensors"

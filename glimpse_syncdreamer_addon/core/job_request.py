@@ -1,6 +1,6 @@
 """One generation request: the input image's bytes and the job parameters of the protocol.
 
-The server checks the parameters again (inference_server/params.py is the authority); the
+The server checks the parameters again (inference_server/generation/params.py is the authority); the
 checks here only catch, before anything is sent, what the panel's widgets cannot prevent.
 """
 from __future__ import annotations

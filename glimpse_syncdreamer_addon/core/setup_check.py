@@ -21,7 +21,7 @@ MIN_PYTHON = (3, 10)
 # import name -> pip package name, in the order they are reported
 REQUIRED_MODULES = {"torch": "torch", "numpy": "numpy<2", "PIL": "pillow", "omegaconf": "omegaconf",
                     "safetensors": "safetensors", "fastapi": "fastapi", "uvicorn": "uvicorn",
-                    "pydantic": "pydantic>=2"}
+                    "pydantic": "pydantic>=2", "pydantic_settings": "pydantic-settings"}
 PROBE_MARK = "GLIMPSE_PROBE "
 
 # Runs inside the chosen interpreter; prints one JSON line. Keep it Python 3.6-compatible so
@@ -49,11 +49,11 @@ def server_lookup(call):
         return {"error": str(getattr(exc, "message", exc))}
 if out["server_package"]:
     # The server's own search: the preference, then its default places.
-    from inference_server import checkpoints
+    from inference_server.generation import checkpoints
     out["checkpoint"] = server_lookup(lambda: checkpoints.find_checkpoint(sys.argv[1] or None))
     def rembg_model():
         import rembg
-        from inference_server import segmentation
+        from inference_server.generation import segmentation
         return segmentation.find_model_file()
     out["rembg"] = server_lookup(rembg_model)
 print(%(mark)r + json.dumps(out))

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..batch import DONE, FAILED, BatchItem, ItemResult
 from ..errors import InputError, SetupError
+from ..generation.batch import DONE, FAILED, BatchItem, ItemResult
 from .connect import error_summary
 from .models import placement, run_one
 from .transfer import write_files
@@ -30,7 +30,7 @@ class BatchWorker:
         return placement()
 
     def generate(self, image: bytes, input_name: str, params) -> dict:
-        from ..pipeline import GenerationRequest
+        from ..generation.pipeline import GenerationRequest
 
         request = GenerationRequest(image=image, output=Path("set"), params=params, input_name=input_name)
         return run_one(self.pipeline, request)

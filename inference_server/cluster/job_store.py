@@ -14,7 +14,7 @@ import threading
 import time
 
 from ..errors import SetupError
-from ..jobs import JobOutput, JobStore
+from ..server.jobs import JobOutput, JobStore
 
 STORE_NAME = "glimpse-jobs"
 NAMESPACE = "glimpse"  # the store and the replicas find each other by name in it
@@ -34,7 +34,7 @@ class JobStoreActor:
     """The store (run as a threaded Ray actor; see `start_job_store`)."""
 
     def __init__(self, model_app: str, model_deployment: str, workers: int, max_queue: int):
-        from ..jobs import JobManager
+        from ..server.jobs import JobManager
 
         self._model = (model_deployment, model_app)
         self._handle = None
@@ -100,7 +100,7 @@ class JobStoreActor:
     # --- a worker thread of the manager ---------------------------------------------------
     def _run(self, job, context) -> list:
         from ray import exceptions
-        from ..progress import GenerationCancelled
+        from ..generation.progress import GenerationCancelled
         from .transfer import write_files
 
         request = job.payload
@@ -129,10 +129,10 @@ class JobStoreActor:
 
 
 def _outputs(folder, samples: int) -> list:
-    from ..pipeline import set_folders
-    from ..server_app import _set_files  # the file list the plain server gives
+    from ..generation.pipeline import set_folders
+    from ..view_set.reading import set_files  # the file list the plain server gives
 
-    return [JobOutput(sample=index, folder=path, files=_set_files(path))
+    return [JobOutput(sample=index, folder=path, files=set_files(path))
             for index, path in enumerate(set_folders(folder, samples))]
 
 

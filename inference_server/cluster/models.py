@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from ..errors import InputError, describe_failure
 from .transfer import generate_files
 
 
@@ -20,8 +21,8 @@ class ModelSpec:
     options: dict = field(default_factory=dict)
 
     def __call__(self):
-        from ..pipeline import Pipeline
-        from ..service import SyncDreamerService
+        from ..generation.pipeline import Pipeline
+        from ..generation.service import SyncDreamerService
 
         service = SyncDreamerService(**self.options)
         service.load_model()  # at start, so a missing checkpoint shows before any job is given out
@@ -39,7 +40,7 @@ def placement() -> dict:
 def run_one(pipeline, request, progress=None, should_cancel=None) -> dict:
     """{"files", "seconds"} of one request, {"cancelled": True, ...}, or {"error": {"code", "message"},
     "input_error": whether the image or a parameter was refused, "seconds"}."""
-    from ..progress import GenerationCancelled
+    from ..generation.progress import GenerationCancelled
 
     start = time.monotonic()
     try:
@@ -47,9 +48,6 @@ def run_one(pipeline, request, progress=None, should_cancel=None) -> dict:
     except GenerationCancelled:
         return {"cancelled": True, "seconds": time.monotonic() - start}
     except Exception as exc:  # the job fails with this message; the worker stays ready for the next
-        from ..errors import InputError
-        from ..jobs import describe_failure
-
         return {"error": describe_failure(exc), "input_error": isinstance(exc, InputError),
                 "seconds": time.monotonic() - start}
     return {"files": files, "seconds": time.monotonic() - start}

@@ -1,7 +1,7 @@
 """`batch --ray ADDRESS`: join (or start) the cluster, start one model per GPU, run the batch."""
 from __future__ import annotations
 
-from ..batch import run_batch
+from ..generation.batch import run_batch
 from .batch_ray import ray_executor, start_workers
 from .connect import ray_cluster
 from .models import ModelSpec

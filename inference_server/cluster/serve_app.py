@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 
+from ..generation.model_info import unloaded_info
 from .job_store import wait_for_store
 from .models import placement, run_one
 
@@ -82,9 +83,9 @@ class ClusterService:
             self._info = self._jobs.model_info()
         if self._info is not None:
             return dict(self._info)
-        from ..service import SyncDreamerService
-
-        return {**SyncDreamerService(**self._options).info(), "loaded": False}
+        # no replica runs (starting, or autoscaled to zero): the model as asked for, without
+        # building a service here, where torch, the checkpoint and a GPU may all be missing
+        return unloaded_info(self._options)
 
     def gpu_memory(self):
         return None  # per replica; see the replicas in /v1/health
@@ -124,7 +125,7 @@ def ingress_deployment(serve, token: str, settings, service_options: dict, *, st
                                 max_queue=settings.max_queue, detached=True)
 
         def __serve_build_asgi_app__(self):
-            from ..app import create_app
+            from ..server.app import create_app
             from .job_store import RayJobStore
 
             token, settings, service_options = self._args

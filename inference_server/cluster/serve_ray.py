@@ -59,7 +59,7 @@ def replica_counts(args, gpus: float) -> tuple:
 
 def serve_on_ray(args, token: str, settings, service_options: dict) -> int:
     from ..process_watch import watch_parent, watch_stdin
-    from ..serve import bind, url_host
+    from ..server.run import bind, url_host
 
     if service_options.get("random_weights"):
         log.warning("--random-weights: every replica's views will be noise (for trying the pipeline)")

@@ -23,7 +23,7 @@ def generate_files(pipeline, request, progress=None, should_cancel=None) -> dict
 
 def write_files(files: dict, dest, overwrite: bool = False) -> Path:
     """Write `files` ({relative path: bytes}) as the folder `dest`, atomically; returns `dest`."""
-    from ..staging import Staged, check_destination
+    from ..view_set.staging import Staged, check_destination
 
     dest = check_destination(dest, overwrite)
     with Staged(dest, overwrite) as stage:

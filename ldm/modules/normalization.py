@@ -4,7 +4,7 @@ Every network of the model uses these, so that half-precision (float16/bfloat16)
 accuracy of the statistics; in float32 they are exactly torch's GroupNorm and LayerNorm. On a
 CUDA GPU, PyTorch's own kernels already accumulate half-precision inputs in float32 (their
 accumulate type), so there the half tensor goes in directly: no float32 copy of the activations.
-A meta tensor (shapes only, ldm.memory_estimate) stands for a GPU tensor and takes the same path.
+A meta tensor (shapes only, tools/model_tools/memory_estimate.py) stands for a GPU tensor and takes the same path.
 """
 import torch
 import torch.nn.functional as F

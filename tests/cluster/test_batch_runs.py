@@ -10,10 +10,10 @@ import pytest
 from PIL import Image
 
 from glimpse_syncdreamer_addon.core.view_sets import read_view_set  # the add-on's reader: one reader
-from inference_server import output_folder
-from inference_server.batch import MANIFEST_FILE, collect_items, local_executor, run_batch
+from view_set_files import write_view_set
+from inference_server.generation.batch import MANIFEST_FILE, collect_items, local_executor, run_batch
 from inference_server.errors import InputError
-from inference_server.images import load_image
+from inference_server.generation.images import load_image
 
 METADATA = {"model": {"name": "SyncDreamer", "config": "tiny.yaml", "checkpoint": None, "checkpoint_sha256": None,
                       "random_weights": False},
@@ -38,7 +38,7 @@ class StandInPipeline:
             self.flaky.discard(request.image.name)
             raise RuntimeError("the worker lost its GPU")
         views = [Image.new("RGB", (256, 256), (index * 15, 0, 0)) for index in range(16)]
-        output_folder.write_view_set(request.output, views, image.convert("RGB").resize((256, 256)), METADATA,
+        write_view_set(request.output, views, image.convert("RGB").resize((256, 256)), METADATA,
                                      overwrite=request.overwrite)
         return [request.output]
 

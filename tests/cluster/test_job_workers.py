@@ -2,7 +2,7 @@
 import threading
 
 from inference_server import protocol
-from inference_server.jobs import JobManager, JobOutput
+from inference_server.server.jobs import JobManager, JobOutput
 
 
 def wait_until(condition, timeout=10.0):

@@ -8,8 +8,8 @@ import pkgutil, sys, importlib
 import glimpse_syncdreamer_addon.core as addon_core
 for module in pkgutil.iter_modules(addon_core.__path__):
     importlib.import_module(f"glimpse_syncdreamer_addon.core.{module.name}")
-import inference_server.app, inference_server.serve, inference_server.batch, inference_server.batch_command
-from inference_server.cli import build_parser
+import inference_server.server.app, inference_server.server.run, inference_server.generation.batch, inference_server.cli.batch
+from inference_server.cli.main import build_parser
 build_parser().parse_args(["serve", "--ray", "local", "--ray-gpus", "2"])
 assert "ray" not in sys.modules, sorted(name for name in sys.modules if name.startswith("ray"))
 """
@@ -17,7 +17,7 @@ assert "ray" not in sys.modules, sorted(name for name in sys.modules if name.sta
 WITHOUT_RAY = """
 import sys
 sys.modules["ray"] = None  # as if the extra were not installed
-from inference_server.cli import main
+from inference_server.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -36,7 +36,7 @@ def test_ray_flags_without_ray_name_the_extra(repo_root, data_dir, tmp_path):
 
 
 def test_cluster_flags_without_ray_are_refused(data_dir, tmp_path, capsys):
-    from inference_server.cli import main
+    from inference_server.cli.main import main
 
     assert main(["batch", str(data_dir / "testset" / "cat.png"), "-o", str(tmp_path / "out"), "--replicas", "2"]) == 2
     assert "--replicas describe(s) a Ray cluster: add --ray local" in capsys.readouterr().err

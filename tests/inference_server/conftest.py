@@ -5,8 +5,13 @@ from server_harness import ServerProcess
 
 
 @pytest.fixture(scope="session")
-def cat_png(data_dir) -> bytes:
-    return (data_dir / "testset" / "cat.png").read_bytes()
+def cat_path(data_dir):
+    return data_dir / "testset" / "cat.png"
+
+
+@pytest.fixture(scope="session")
+def cat_png(cat_path) -> bytes:
+    return cat_path.read_bytes()
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """`python -m inference_server bench` (tools/bench.py) on the CPU with the tiny model: every figure
-the issue asks for is printed and written, the figures agree with each other and with ldm.flops,
+the issue asks for is printed and written, the figures agree with each other and with model_tools.flops,
 and the speed is that of the pipeline users run (its phases add up to the run)."""
 import importlib.util
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ldm.flops import count_generation_flops
+from model_tools.flops import count_generation_flops
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STEPS = 2
@@ -94,7 +94,7 @@ def test_bench_is_not_in_the_shipped_package():
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
     shipped = [name for _, name in build.collect_files(REPO_ROOT)]
-    assert "inference_server/cli.py" in shipped
+    assert "inference_server/cli/main.py" in shipped
     assert not any("bench" in name for name in shipped)
 
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import inference_server
-from inference_server import checkpoints
+from inference_server.generation import checkpoints
 from inference_server.errors import SetupError
 from glimpse_syncdreamer_addon.core.view_sets import read_view_set  # the add-on's reader: one reader
 from inference_server.protocol import SET_FILES
@@ -29,11 +29,6 @@ def run_cli(*args, env_extra=None, timeout=600):
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "inference_server", *map(str, args)], cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def cat_path(data_dir):
-    return data_dir / "testset" / "cat.png"
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ the recommended working set are its defaults (torch's MPS probes replaced: no Ma
 import pytest
 import torch
 
-from inference_server import devices
+from inference_server.generation import devices
 
 GIB = 1024 ** 3
 

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from inference_server.download import download_checkpoint
+from inference_server.generation.download import download_checkpoint
 from inference_server.errors import SetupError
 
 CONTENT = bytes(range(256)) * 4096  # 1 MiB

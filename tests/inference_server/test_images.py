@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from inference_server.errors import InputError
-from inference_server.images import has_useful_alpha, load_image
+from inference_server.generation.images import has_useful_alpha, load_image
 
 
 def encode(image, fmt="PNG", **options) -> bytes:
@@ -150,7 +150,7 @@ def test_refuses_absurd_dimensions():
 
 
 def test_refuses_files_over_the_size_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr("inference_server.images.MAX_FILE_BYTES", 1000)
+    monkeypatch.setattr("inference_server.generation.images.MAX_FILE_BYTES", 1000)
     path = tmp_path / "big.png"
     path.write_bytes(encode(Image.fromarray(np.random.default_rng(1).integers(0, 255, (64, 64, 3), dtype=np.uint8))))
     with pytest.raises(InputError, match="the limit is") as info:

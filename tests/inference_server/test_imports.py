@@ -6,8 +6,8 @@ PROBE = """
 import sys
 import inference_server.cameras
 assert "PIL" not in sys.modules, "cameras must run inside Blender, which has no Pillow"
-import inference_server.errors, inference_server.images, inference_server.preprocess
-import inference_server.segmentation, inference_server.output_folder, inference_server.video
+import inference_server.errors, inference_server.generation.images, inference_server.generation.preprocess
+import inference_server.generation.segmentation, inference_server.view_set.writing, inference_server.view_set.video
 heavy = sorted(name for name in ("torch", "rembg", "onnxruntime", "imageio") if name in sys.modules)
 assert not heavy, heavy
 """

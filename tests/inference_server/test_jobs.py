@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from inference_server.jobs import CANCELLED, DONE, FAILED, QUEUED, JobManager, JobOutput
-from inference_server.progress import SAMPLING, EtaClock, GenerationCancelled, ProgressEvent
+from inference_server.server.jobs import CANCELLED, DONE, FAILED, QUEUED, JobManager, JobOutput
+from inference_server.generation.progress import SAMPLING, EtaClock, GenerationCancelled, ProgressEvent
 
 
 class FakeRunner:

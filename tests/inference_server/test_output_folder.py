@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference_server import cameras, output_folder, staging
+from inference_server import cameras
+from inference_server.view_set import staging
+from inference_server.view_set import writing
+from view_set_files import strip_from_views, views_from_strip, write_view_set
 from glimpse_syncdreamer_addon.core.view_sets import read_view_set
 from inference_server.errors import InputError
 
@@ -29,11 +32,11 @@ def make_metadata(**model_changes):
 @pytest.fixture
 def written_set(tmp_path):
     input_image = Image.new("RGB", (256, 256), (10, 20, 30))
-    return output_folder.write_view_set(tmp_path / "cat_0", make_views(), input_image, make_metadata())
+    return write_view_set(tmp_path / "cat_0", make_views(), input_image, make_metadata())
 
 
 def test_every_file_is_written(written_set, tmp_path):
-    assert sorted(p.name for p in written_set.iterdir()) == sorted(output_folder.SET_FILES)
+    assert sorted(p.name for p in written_set.iterdir()) == sorted(writing.SET_FILES)
     assert [p.name for p in tmp_path.iterdir()] == ["cat_0"]  # no partial folder left behind
     for i in range(16):
         with Image.open(written_set / f"view_{i:02d}.png") as view:
@@ -90,7 +93,7 @@ def test_read_view_set_round_trip(written_set):
 
 
 def test_random_weights_always_warn(tmp_path):
-    folder = output_folder.write_view_set(tmp_path / "rw", make_views(), Image.new("RGB", (256, 256)),
+    folder = write_view_set(tmp_path / "rw", make_views(), Image.new("RGB", (256, 256)),
                                           make_metadata(random_weights=True))
     content = json.loads((folder / "cameras.json").read_text())
     assert content["warning"].startswith("RANDOM WEIGHTS:") and content["model"]["random_weights"] is True
@@ -99,10 +102,10 @@ def test_random_weights_always_warn(tmp_path):
 def test_refuses_existing_set_unless_overwrite(written_set):
     newer = [Image.new("RGB", (256, 256), (1, 2, 3))] * 16
     with pytest.raises(InputError, match="already exists"):
-        output_folder.write_view_set(written_set, newer, Image.new("RGB", (256, 256)), make_metadata())
+        write_view_set(written_set, newer, Image.new("RGB", (256, 256)), make_metadata())
     with Image.open(written_set / "view_00.png") as view:
         assert view.getpixel((0, 0)) == make_views()[0].getpixel((0, 0))  # untouched
-    output_folder.write_view_set(written_set, newer, Image.new("RGB", (256, 256)), make_metadata(), overwrite=True)
+    write_view_set(written_set, newer, Image.new("RGB", (256, 256)), make_metadata(), overwrite=True)
     with Image.open(written_set / "view_00.png") as view:
         assert view.getpixel((0, 0)) == (1, 2, 3)
     assert sorted(p.name for p in written_set.parent.iterdir()) == ["cat_0"]  # no .old or .partial folder
@@ -113,7 +116,7 @@ def test_overwrite_never_deletes_a_folder_that_is_not_a_set(tmp_path):
     precious.mkdir()
     (precious / "keep.txt").write_text("mine")
     with pytest.raises(InputError, match="not a view set"):
-        output_folder.write_view_set(precious, make_views(), Image.new("RGB", (256, 256)), make_metadata(),
+        write_view_set(precious, make_views(), Image.new("RGB", (256, 256)), make_metadata(),
                                      overwrite=True)
     assert (precious / "keep.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["my_renders"]
@@ -134,14 +137,14 @@ def test_failure_midway_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Image.Image, "save", failing_save)
     with pytest.raises(Boom):
-        output_folder.write_view_set(tmp_path / "cat_0", make_views(), Image.new("RGB", (256, 256)), make_metadata())
+        write_view_set(tmp_path / "cat_0", make_views(), Image.new("RGB", (256, 256)), make_metadata())
     assert list(tmp_path.iterdir()) == []  # neither the set nor the hidden partial folder
 
 
 def test_failure_while_replacing_keeps_previous_set(written_set, monkeypatch):
-    monkeypatch.setattr(output_folder.cameras, "transforms_json", lambda names: {"bad": float("nan")})
+    monkeypatch.setattr(writing.cameras, "transforms_json", lambda names: {"bad": float("nan")})
     with pytest.raises(ValueError):
-        output_folder.write_view_set(written_set, make_views(), Image.new("RGB", (256, 256)), make_metadata(),
+        write_view_set(written_set, make_views(), Image.new("RGB", (256, 256)), make_metadata(),
                                      overwrite=True)
     assert read_view_set(written_set).metadata["generation"]["seed"] == 7
     assert sorted(p.name for p in written_set.parent.iterdir()) == ["cat_0"]
@@ -150,25 +153,25 @@ def test_failure_while_replacing_keeps_previous_set(written_set, monkeypatch):
 def test_bad_arguments_are_refused_before_writing(tmp_path):
     small = [Image.new("RGB", (128, 128))] * 16
     with pytest.raises(ValueError, match="256x256"):
-        output_folder.write_view_set(tmp_path / "a", small, Image.new("RGB", (256, 256)), make_metadata())
+        write_view_set(tmp_path / "a", small, Image.new("RGB", (256, 256)), make_metadata())
     with pytest.raises(ValueError, match="16 views"):
-        output_folder.write_view_set(tmp_path / "a", make_views()[:15], Image.new("RGB", (256, 256)), make_metadata())
+        write_view_set(tmp_path / "a", make_views()[:15], Image.new("RGB", (256, 256)), make_metadata())
     incomplete = make_metadata()
     del incomplete["generation"]["seed"]
     with pytest.raises(ValueError, match="seed"):
-        output_folder.write_view_set(tmp_path / "a", make_views(), Image.new("RGB", (256, 256)), incomplete)
+        write_view_set(tmp_path / "a", make_views(), Image.new("RGB", (256, 256)), incomplete)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_strip_round_trip():
     views = make_views()
-    strip = output_folder.strip_from_views(views)
+    strip = strip_from_views(views)
     assert strip.size == (4096, 256)
     assert strip.getpixel((256 * 3 + 10, 10)) == views[3].getpixel((0, 0))
-    back = output_folder.views_from_strip(strip)
+    back = views_from_strip(strip)
     assert [np.array(v).tobytes() for v in back] == [np.array(v).tobytes() for v in views]
     with pytest.raises(ValueError, match="4096x256"):
-        output_folder.views_from_strip(Image.new("RGB", (1024, 1024)))
+        views_from_strip(Image.new("RGB", (1024, 1024)))
 
 
 def test_model_output_to_views_like_the_reference():
@@ -177,16 +180,16 @@ def test_model_output_to_views_like_the_reference():
     decoded[0, 1, 0, 0] = -3.0    # clamped to -1 -> 0
     decoded[0, 2, 0, 0] = 0.999   # (1.999 / 2) * 255 = 254.87 -> truncated to 254
     decoded[1, :, 5, 7] = [-0.5, 0.25, 0.0]  # 63.75 -> 63, 159.375 -> 159, 127.5 -> 127
-    views = output_folder.model_output_to_views(decoded)
+    views = writing.model_output_to_views(decoded)
     assert len(views) == 16 and all(v.mode == "RGB" and v.size == (256, 256) for v in views)
     assert views[0].getpixel((0, 0)) == (255, 0, 254)
     assert views[1].getpixel((7, 5)) == (63, 159, 127)
     assert views[2].getpixel((0, 0)) == (127, 127, 127)
     decoded[3, 0, 0, 0] = np.nan
     with pytest.raises(RuntimeError, match="float32"):
-        output_folder.model_output_to_views(decoded)
+        writing.model_output_to_views(decoded)
     with pytest.raises(ValueError, match="16, 3"):
-        output_folder.model_output_to_views(np.zeros((1, 16, 3, 256, 256)))
+        writing.model_output_to_views(np.zeros((1, 16, 3, 256, 256)))
 
 
 def test_failed_final_rename_puts_previous_set_back(written_set, monkeypatch):
@@ -199,7 +202,7 @@ def test_failed_final_rename_puts_previous_set_back(written_set, monkeypatch):
 
     monkeypatch.setattr(staging.os, "rename", rename)
     with pytest.raises(OSError, match="simulated"):
-        output_folder.write_view_set(written_set, make_views(), Image.new("RGB", (256, 256)), make_metadata(),
+        write_view_set(written_set, make_views(), Image.new("RGB", (256, 256)), make_metadata(),
                                      overwrite=True)
     assert read_view_set(written_set).metadata["generation"]["seed"] == 7
     assert sorted(p.name for p in written_set.parent.iterdir()) == ["cat_0"]

@@ -3,7 +3,7 @@ import pytest
 
 from inference_server.errors import InputError
 from inference_server import protocol
-from inference_server.params import GenerationParams, cli_flag, parse_params, python_keyword
+from inference_server.generation.params import GenerationParams, cli_flag, parse_params, python_keyword
 
 
 def test_defaults_and_accepted_values():
@@ -65,10 +65,10 @@ def test_messages_name_the_parameter_as_the_interface_spells_it():
 
 
 def test_setup_messages_name_options_as_the_interface_sets_them(tmp_path, monkeypatch):
-    from inference_server import checkpoints
+    from inference_server.generation import checkpoints
     from inference_server.errors import SetupError
-    from inference_server.params import cli_switch, python_switch
-    from inference_server.service import SyncDreamerService
+    from inference_server.generation.params import cli_switch, python_switch
+    from inference_server.generation.service import SyncDreamerService
 
     python_side = SyncDreamerService(random_weights=True, device="cpu", switch=python_switch).info()["warning"]
     assert "random_weights=True" in python_side and "--random-weights" not in python_side

@@ -8,13 +8,13 @@ import uuid
 
 import pytest
 
-from inference_server import pipeline as pipeline_module
+from inference_server.generation import pipeline as pipeline_module
 from inference_server.errors import InputError, SetupError
-from inference_server.params import parse_params
-from inference_server.pipeline import GenerationRequest, Pipeline
-from inference_server.progress import GenerationCancelled
+from inference_server.generation.params import parse_params
+from inference_server.generation.pipeline import GenerationRequest, Pipeline
+from inference_server.generation.progress import GenerationCancelled
 from inference_server.protocol import MESH_FILE, SET_FILES
-from inference_server.service import SyncDreamerService
+from inference_server.generation.service import SyncDreamerService
 
 pytestmark = pytest.mark.slow
 FAST = {"steps": 1, "batch_views": 16, "cfg_scale": 1.0, "background": "keep"}

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference_server import preprocess
+from inference_server.generation import preprocess
 from inference_server.errors import InputError
-from inference_server.images import load_image
-from inference_server.preprocess import preprocess_for_syncdreamer, to_model_input
+from inference_server.generation.images import load_image
+from inference_server.generation.preprocess import preprocess_for_syncdreamer, to_model_input
 
 # input, crop, mean of the [-1, 1] tensor (R, G, B), white fraction, non-white bbox (x0, x1, y0, y1)
 REFERENCE = [

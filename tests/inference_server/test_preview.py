@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference_server.images import load_image
-from inference_server.preprocess import preprocess_for_syncdreamer
+from inference_server.generation.images import load_image
+from inference_server.generation.preprocess import preprocess_for_syncdreamer
 
 
 def preview_body(image_bytes, **params):

@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference_server import cli, mesh_command, output_folder, protocol
+from inference_server import protocol
+from inference_server.cli import main as cli
+from inference_server.generation.params import job_options
+from inference_server.view_set import mesh as set_mesh
+from view_set_files import strip_from_views, write_view_set
 from inference_server.proxy_mesh import read_ply
 from proxy_mesh_scene import SPHERE, target_views
 
@@ -35,11 +39,11 @@ def scene_rgb():
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory, scene_rgb):
     root = tmp_path_factory.mktemp("mesh_cli")
-    set_folder = output_folder.write_view_set(root / "scene_set", scene_rgb, scene_rgb[0], metadata())
+    set_folder = write_view_set(root / "scene_set", scene_rgb, scene_rgb[0], metadata())
     (root / "views_only").mkdir()
     for name, view in zip(protocol.VIEW_FILES, scene_rgb):
         view.save(root / "views_only" / name)
-    output_folder.strip_from_views(scene_rgb).save(root / "strip.png")
+    strip_from_views(scene_rgb).save(root / "strip.png")
     return {"set": set_folder, "views_only": root / "views_only", "strip": root / "strip.png"}
 
 
@@ -95,8 +99,8 @@ def test_errors_say_what_to_do(capsys, tmp_path, scene_rgb):
 
 
 def test_write_set_mesh_lists_the_mesh_in_cameras_json(tmp_path, scene_rgb):
-    folder = output_folder.write_view_set(tmp_path / "scene_set", scene_rgb, scene_rgb[0], metadata())
-    path = mesh_command.write_set_mesh(folder, resolution=64)
+    folder = write_view_set(tmp_path / "scene_set", scene_rgb, scene_rgb[0], metadata())
+    path = set_mesh.write_set_mesh(folder, resolution=64)
     assert path == folder / protocol.MESH_FILE and closed(read_ply(path)["faces"])
     document = json.loads((folder / protocol.CAMERAS_FILE).read_text())
     assert document["mesh"] == {"file": "mesh.ply", "resolution": 64, "rejected_views": [],
@@ -122,12 +126,12 @@ def test_mesh_of_a_set_that_a_generation_wrote(tmp_path, data_dir, scene_rgb):
 
 
 def test_job_options_are_checked_with_their_defaults():
-    assert mesh_command.job_options({}) == {"mesh": False, "mesh_resolution": 128}
-    assert mesh_command.job_options({"mesh": True, "mesh_resolution": 256}) == {"mesh": True, "mesh_resolution": 256}
+    assert job_options({}) == {"mesh": False, "mesh_resolution": 128}
+    assert job_options({"mesh": True, "mesh_resolution": 256}) == {"mesh": True, "mesh_resolution": 256}
     with pytest.raises(Exception, match="'mesh_resolution' must be between 32 and 512, got 8"):
-        mesh_command.job_options({"mesh_resolution": 8})
+        job_options({"mesh_resolution": 8})
     with pytest.raises(Exception, match="'mesh' must be true or false"):
-        mesh_command.job_options({"mesh": "yes"})
+        job_options({"mesh": "yes"})
 
 
 class _Request:
@@ -136,10 +140,10 @@ class _Request:
 
 
 def test_set_writer_writes_the_mesh_only_when_asked(tmp_path, scene_rgb):
-    folder = output_folder.write_view_set(tmp_path / "asked", scene_rgb, scene_rgb[0], metadata())
-    mesh_command.write_mesh_if_asked(folder, scene_rgb, _Request())
+    folder = write_view_set(tmp_path / "asked", scene_rgb, scene_rgb[0], metadata())
+    set_mesh.write_mesh_if_asked(folder, scene_rgb, _Request())
     assert not (folder / protocol.MESH_FILE).exists()
-    mesh_command.write_mesh_if_asked(folder, scene_rgb, _Request(mesh=True, mesh_resolution=48))
+    set_mesh.write_mesh_if_asked(folder, scene_rgb, _Request(mesh=True, mesh_resolution=48))
     assert closed(read_ply(folder / protocol.MESH_FILE)["faces"])
     assert json.loads((folder / protocol.CAMERAS_FILE).read_text())["mesh"]["resolution"] == 48
 
@@ -147,8 +151,8 @@ def test_set_writer_writes_the_mesh_only_when_asked(tmp_path, scene_rgb):
 def test_set_writer_records_why_there_is_no_mesh(tmp_path):
     rng = np.random.default_rng(0)
     noise = [Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)) for _ in range(16)]
-    folder = output_folder.write_view_set(tmp_path / "noise", noise, noise[0], metadata())
-    mesh_command.write_mesh_if_asked(folder, noise, _Request(mesh=True, mesh_resolution=64))
+    folder = write_view_set(tmp_path / "noise", noise, noise[0], metadata())
+    set_mesh.write_mesh_if_asked(folder, noise, _Request(mesh=True, mesh_resolution=64))
     assert not (folder / protocol.MESH_FILE).exists()
     entry = json.loads((folder / protocol.CAMERAS_FILE).read_text())["mesh"]
     assert entry["file"] is None and "no background in views 0, 1" in entry["error"]
@@ -185,8 +189,8 @@ class _SceneService:
 
 
 def test_the_pipeline_writes_mesh_ply_into_each_set(tmp_path, data_dir, scene_rgb):
-    from inference_server.params import parse_params
-    from inference_server.pipeline import GenerationRequest, Pipeline
+    from inference_server.generation.params import parse_params
+    from inference_server.generation.pipeline import GenerationRequest, Pipeline
 
     request = GenerationRequest(image=data_dir / "testset" / "cat.png", output=tmp_path / "out",
                                 params=parse_params({"samples": 2}), options={"mesh": True, "mesh_resolution": 48})

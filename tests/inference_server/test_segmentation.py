@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from inference_server.errors import SetupError
-from inference_server.preprocess import preprocess_for_syncdreamer
-from inference_server.segmentation import find_model_file, segment_foreground
+from inference_server.generation.preprocess import preprocess_for_syncdreamer
+from inference_server.generation.segmentation import find_model_file, segment_foreground
 
 
 def write_colourfulness_model(path):

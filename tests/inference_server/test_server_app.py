@@ -4,8 +4,8 @@ import base64
 import pytest
 
 from inference_server.errors import InputError
-from inference_server.pipeline import set_folders
-from inference_server.server_app import clean_input_name, decode_image_b64, is_loopback, job_folder_name
+from inference_server.generation.pipeline import set_folders
+from inference_server.server.core import clean_input_name, decode_image_b64, is_loopback, job_folder_name
 
 
 def test_input_names_are_reduced_to_a_base_name():

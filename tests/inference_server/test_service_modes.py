@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import ldm
-from inference_server import devices
-from inference_server.params import parse_params
-from inference_server.service import SyncDreamerService
+from inference_server.generation import devices
+from inference_server.generation.params import parse_params
+from inference_server.generation.service import SyncDreamerService
 
 
 def test_automatic_views_per_call_follow_the_memory_mode():

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from inference_server.errors import InputError, SetupError
-from inference_server.video import views_to_video
+from inference_server.view_set.video import views_to_video
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]
 

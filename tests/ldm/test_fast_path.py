@@ -9,7 +9,7 @@ import ldm
 from inference_server.cameras import model_buffers
 from ldm.generate import sample_latents
 from ldm.modules.attention import CrossAttention
-from ldm.precision_check import noise_prediction_errors
+from model_tools.precision_check import noise_prediction_errors
 from ldm.speed import apply_speed_options
 
 VOLUME_WIDTHS = (32, 16, 8, 4)

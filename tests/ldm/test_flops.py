@@ -1,4 +1,4 @@
-"""The analytic FLOP count (ldm.flops) equals what torch.utils.flop_counter.FlopCounterMode counts
+"""The analytic FLOP count (tools/model_tools/flops.py) equals what torch.utils.flop_counter.FlopCounterMode counts
 when the model's own modules run: part by part on two miniatures with different sizes (CPU,
 random weights, 64-px images), and phase by phase of a generation on the 256-px miniature and
 the full model built on the meta device (shapes only, nothing computed).
@@ -25,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import ldm
 from inference_server.cameras import model_buffers
-from ldm.flops import ModelFlops, count_generation_flops
+from model_tools.flops import ModelFlops, count_generation_flops
 from ldm.generate import prepare_conditioning
 from ldm.models.syncdreamer import VOLUME_TIME_DIM
 from ldm.modules import depth_attention

@@ -1,11 +1,11 @@
-"""The GPU-memory estimate (ldm.memory_estimate): its tensor accounting is exact on known
+"""The GPU-memory estimate (tools/model_tools/memory_estimate.py): its tensor accounting is exact on known
 operations, and the full model's estimates stay within the issue's targets, so a change that
 would blow the GPU budget fails here, on a machine without a GPU."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from ldm.memory_estimate import FusedAttention, LiveTensorBytes, estimate_generation_memory
+from model_tools.memory_estimate import FusedAttention, LiveTensorBytes, estimate_generation_memory
 from ldm.modules.normalization import GroupNormFloat32
 
 MB = 1024 * 1024

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference_server import output_folder
+from view_set_files import strip_from_views, write_view_set
 
 VIEW_COUNT = 16
 SIZE = 256
@@ -52,12 +52,12 @@ def sets_root(tmp_path_factory, view_arrays):
     """<root>/cat_set (server layout), <root>/views_only/ and <root>/strips/0.png."""
     root = tmp_path_factory.mktemp("view_sets")
     views = [Image.fromarray(array) for array in view_arrays]
-    output_folder.write_view_set(root / "cat_set", views, views[0], _metadata())
+    write_view_set(root / "cat_set", views, views[0], _metadata())
     (root / "views_only").mkdir()
     for index, view in enumerate(views):
         view.save(root / "views_only" / f"view_{index:02d}.png")
     (root / "strips").mkdir()
-    output_folder.strip_from_views(views).save(root / "strips" / "0.png")
+    strip_from_views(views).save(root / "strips" / "0.png")
     return root
 
 

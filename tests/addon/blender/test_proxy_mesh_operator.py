@@ -6,8 +6,9 @@ import pytest
 from PIL import Image
 
 from glimpse_syncdreamer_addon.blender import import_op, mesh_op
-from inference_server import output_folder, protocol
+from inference_server import protocol
 from inference_server.proxy_mesh import build_proxy_mesh
+from view_set_files import strip_from_views, write_view_set
 from proxy_mesh_scene import SPHERE, target_views
 
 
@@ -33,14 +34,14 @@ def scene_sets(tmp_path_factory):
                                "sampler": "ddim", "eta": 1.0, "precision": "float32", "device": "cpu",
                                "batch_view_num": 8, "sample_index": 0, "sample_count": 1,
                                "input_file": "scene.png", "background": "alpha"}, "warning": None}
-    output_folder.write_view_set(root / "scene_set", views, views[0], metadata)
+    write_view_set(root / "scene_set", views, views[0], metadata)
     (root / "scene_views").mkdir()
     (root / "blank_views").mkdir()
     for index, (name, view) in enumerate(zip(protocol.VIEW_FILES, views)):
         view.save(root / "scene_views" / name)
         (Image.new("RGB", (256, 256), "white") if index == 4 else view).save(root / "blank_views" / name)
     (root / "strips").mkdir()
-    output_folder.strip_from_views(views).save(root / "strips" / "scene.png")
+    strip_from_views(views).save(root / "strips" / "scene.png")
     return root, images
 
 

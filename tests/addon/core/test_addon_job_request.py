@@ -2,7 +2,7 @@
 import pytest
 
 from glimpse_syncdreamer_addon.core.job_request import build_params
-from inference_server.params import parse_params
+from inference_server.generation.params import parse_params
 
 PANEL_DEFAULTS = {"elevation": 30.0, "crop_size": 200, "cfg_scale": 2.0, "steps": 50, "seed": 42, "samples": 1,
                   "background": "AUTO"}
