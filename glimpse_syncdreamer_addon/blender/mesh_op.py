@@ -17,7 +17,7 @@ from bpy.props import BoolProperty, IntProperty, StringProperty
 from mathutils import Matrix
 
 from ..core import camera_math
-from ..core import proxy_mesh as mesh_core
+from ..core.bundled import proxy_mesh as mesh_core
 from . import scene_import
 
 MESH_PROPERTY = "glimpse3d_proxy_mesh"  # on the mesh object: which set (collection name) it shows
