@@ -12,7 +12,7 @@ from ..core.panel_state import BUSY, READY
 from ..core.bundled import checkpoints
 from ..core.server_settings import LOCAL
 from . import runtime, setup_ops
-from .prefs import addon_prefs, server_settings
+from .settings import addon_prefs, server_settings
 
 
 def draw_task(layout) -> None:

@@ -2,21 +2,21 @@
 queue_clear, and the Batch Queue sub-panel. Each image is generated with the panel's settings
 and imported in turn; a failed image is marked and the next one goes on.
 
-In the UI the timer in runtime.py sends the next item whenever no job runs; in background mode
-queue_start works through the queue itself, with the Python API.
+In the UI the timer in timer.py sends the next item whenever no job runs; in background mode
+queue_start works through the queue itself (generate.py, as the Python API does).
 """
 from pathlib import Path
 
 import bpy
 from bpy.props import CollectionProperty, StringProperty
 
-from .. import api
 from ..core import batch_queue as bq
+from ..core.api_errors import CancelledError, Glimpse3DError
 from ..core.client import ServerError
 from ..core.import_options import ImportOptions, ImportPlan
 from ..core.server_process import ServerStartError
-from . import runtime
-from .prefs import server_settings
+from . import generate, runtime
+from .settings import server_settings
 from .props import GENERATION_OPTION_NAMES, IMAGE_FILTER_GLOB
 
 STATE_ICONS = {bq.WAITING: "SORTTIME", bq.RUNNING: "RENDER_ANIMATION", bq.DONE: "CHECKMARK",
@@ -24,7 +24,7 @@ STATE_ICONS = {bq.WAITING: "SORTTIME", bq.RUNNING: "RENDER_ANIMATION", bq.DONE: 
 
 
 def job_options(settings) -> dict:
-    """The panel's generation settings as keywords of api.generate_views (seed None: random)."""
+    """The panel's generation settings as keywords of generate.generate_views (seed None: random)."""
     options = {name: getattr(settings, name) for name in GENERATION_OPTION_NAMES if name != "random_seed"}
     if settings.random_seed:
         options["seed"] = None
@@ -41,7 +41,7 @@ def submit_next(context) -> None:
         return
     settings = context.scene.glimpse3d
     try:
-        request, name = api.job_request(item.path, **job_options(settings))
+        request, name = generate.job_request(item.path, **job_options(settings))
         session.submit(request, server_settings(context), tag=ImportPlan(ImportOptions.pick(settings), name, item.id))
     except (ValueError, ServerStartError, ServerError, RuntimeError) as exc:
         queue.finish(item.id, bq.FAILED, str(exc))
@@ -53,11 +53,11 @@ def run_blocking(context) -> None:
     while (item := queue.next_item()) is not None:
         runtime.say(f"Glimpse3D: queue: {item.name}")
         try:
-            result = api.generate_views(item.path, context=context, **job_options(settings),
+            result = generate.generate_views(item.path, context=context, **job_options(settings),
                                         **vars(ImportOptions.pick(settings)))
-        except api.CancelledError as exc:
+        except CancelledError as exc:
             queue.finish(item.id, bq.CANCELLED, str(exc))
-        except api.Glimpse3DError as exc:
+        except Glimpse3DError as exc:
             queue.finish(item.id, bq.FAILED, str(exc))
         else:
             names = [collection.name for collection in result.collections]
@@ -133,7 +133,7 @@ class GLIMPSE3D_OT_queue_cancel_all(bpy.types.Operator):
     def execute(self, context):
         running = runtime.queue.cancel_all()
         if running is not None:
-            api.cancel()  # in the UI its end arrives through the timer, like any job's
+            generate.cancel()  # in the UI its end arrives through the timer, like any job's
             if bpy.app.background:  # here the end was taken while waiting for it
                 runtime.queue.finish(running.id, bq.CANCELLED, "Cancelled.")
         runtime.redraw()
