@@ -2,11 +2,17 @@
 functions too (an import hidden in a function is how a cycle used to get round Python), and
 none of them imports the public API module (api.py uses them, not the other way round).
 
-The graph is read from the source with `ast`, so bpy is not needed."""
+The graph is read from the source with `ast`, so bpy is not needed. The same rules, and core/
+never importing bpy, are import-linter contracts in pyproject.toml, run here too."""
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import glimpse_syncdreamer_addon
+
+ADDON_CONTRACTS = ("addon-core-no-bpy", "addon-blender-acyclic")
 
 ADDON = Path(glimpse_syncdreamer_addon.__file__).resolve().parent
 BLENDER = ADDON / "blender"
@@ -89,3 +95,15 @@ def test_no_blender_module_imports_the_public_api():
     _, reached = blender_graph()
     users = sorted(name for name, modules in reached.items() if "glimpse_syncdreamer_addon.api" in modules)
     assert users == []
+
+
+def test_the_addon_import_contracts_hold(repo_root):
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    command = [str(lint_imports), "--no-cache"]
+    for contract in ADDON_CONTRACTS:
+        command += ["--contract", contract]
+    # this checkout's packages, not the editable install's
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(repo_root), os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run(command, cwd=repo_root, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Contracts: {len(ADDON_CONTRACTS)} kept, 0 broken." in result.stdout
