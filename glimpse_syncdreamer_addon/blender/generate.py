@@ -1,7 +1,8 @@
-"""Generate and import: the work behind the Generate and Import operators, the batch queue in
-background mode and the public script API (api.py, `glimpse3d_api`), so that none of them is
-the others' helper library. Blocking calls (timers do not run while a script runs); every
-failure is a `Glimpse3DError` (core/api_errors.py)."""
+"""Generate and import: the work behind the Generate and Import operators, the batch queue and
+the public script API (api.py, `glimpse3d_api`), so that none of them is the others' helper
+library. `generate_views` and `import_views` block (timers do not run while a script runs) and
+raise a `Glimpse3DError` (core/api_errors.py) for every failure; `submit_next` sends the batch
+queue's next image, and the timer imports it when it is done."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import bpy
 
+from ..core import batch_queue as bq
 from ..core import job_runner as jr
 from ..core.api_errors import CancelledError, InputError, ServerError, SetupError, classify
 from ..core.client import ServerError as _ClientError
@@ -18,6 +20,7 @@ from ..core.job_request import JobRequest, build_params, new_seed, read_image
 from ..core.server_process import ServerStartError
 from ..core.view_sets import CAMERAS_FILE
 from . import input_image, runtime, scene_import
+from .props import GENERATION_OPTION_NAMES
 from .settings import server_settings
 
 
@@ -113,6 +116,32 @@ def cancel() -> None:
         runtime.session.cancel_blocking()
     else:
         runtime.session.cancel()
+
+
+# -- the batch queue ------------------------------------------------------------------------
+def job_options(settings) -> dict:
+    """The panel's generation settings as keywords of generate_views (seed None: random)."""
+    options = {name: getattr(settings, name) for name in GENERATION_OPTION_NAMES if name != "random_seed"}
+    if settings.random_seed:
+        options["seed"] = None
+    return options
+
+
+def submit_next(context) -> None:
+    """UI mode, from the timer and Start Queue: send the batch queue's next item when no job runs;
+    the timer imports it when done."""
+    queue, session = runtime.queue, runtime.session
+    if not queue.running or session.state.busy:
+        return
+    item = queue.next_item()
+    if item is None:
+        return
+    settings = context.scene.glimpse3d
+    try:
+        request, name = job_request(item.path, **job_options(settings))
+        session.submit(request, server_settings(context), tag=ImportPlan(ImportOptions.pick(settings), name, item.id))
+    except (ValueError, ServerStartError, _ClientError, RuntimeError) as exc:
+        queue.finish(item.id, bq.FAILED, str(exc))
 
 
 # -- helpers ----------------------------------------------------------------------------------

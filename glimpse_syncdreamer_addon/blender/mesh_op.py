@@ -14,7 +14,6 @@ import threading
 import bpy
 import numpy as np
 from bpy.props import BoolProperty, IntProperty, StringProperty
-from mathutils import Matrix
 
 from ..core import camera_math
 from ..core.bundled import proxy_mesh as mesh_core

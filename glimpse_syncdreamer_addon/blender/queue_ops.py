@@ -2,8 +2,9 @@
 queue_clear, and the Batch Queue sub-panel. Each image is generated with the panel's settings
 and imported in turn; a failed image is marked and the next one goes on.
 
-In the UI the timer in timer.py sends the next item whenever no job runs; in background mode
-queue_start works through the queue itself (generate.py, as the Python API does).
+In the UI the timer (timer.py) sends the next item with generate.submit_next whenever no job
+runs; in background mode queue_start works through the queue itself, with generate.generate_views
+as the Python API does.
 """
 from pathlib import Path
 
@@ -12,39 +13,12 @@ from bpy.props import CollectionProperty, StringProperty
 
 from ..core import batch_queue as bq
 from ..core.api_errors import CancelledError, Glimpse3DError
-from ..core.client import ServerError
-from ..core.import_options import ImportOptions, ImportPlan
-from ..core.server_process import ServerStartError
+from ..core.import_options import ImportOptions
 from . import generate, runtime
-from .settings import server_settings
-from .props import GENERATION_OPTION_NAMES, IMAGE_FILTER_GLOB
+from .props import IMAGE_FILTER_GLOB
 
 STATE_ICONS = {bq.WAITING: "SORTTIME", bq.RUNNING: "RENDER_ANIMATION", bq.DONE: "CHECKMARK",
                bq.FAILED: "ERROR", bq.CANCELLED: "CANCEL"}
-
-
-def job_options(settings) -> dict:
-    """The panel's generation settings as keywords of generate.generate_views (seed None: random)."""
-    options = {name: getattr(settings, name) for name in GENERATION_OPTION_NAMES if name != "random_seed"}
-    if settings.random_seed:
-        options["seed"] = None
-    return options
-
-
-def submit_next(context) -> None:
-    """UI mode, from the timer: send the queue's next item when no job runs."""
-    queue, session = runtime.queue, runtime.session
-    if not queue.running or session.state.busy:
-        return
-    item = queue.next_item()
-    if item is None:
-        return
-    settings = context.scene.glimpse3d
-    try:
-        request, name = generate.job_request(item.path, **job_options(settings))
-        session.submit(request, server_settings(context), tag=ImportPlan(ImportOptions.pick(settings), name, item.id))
-    except (ValueError, ServerStartError, ServerError, RuntimeError) as exc:
-        queue.finish(item.id, bq.FAILED, str(exc))
 
 
 def run_blocking(context) -> None:
@@ -53,8 +27,8 @@ def run_blocking(context) -> None:
     while (item := queue.next_item()) is not None:
         runtime.say(f"Glimpse3D: queue: {item.name}")
         try:
-            result = generate.generate_views(item.path, context=context, **job_options(settings),
-                                        **vars(ImportOptions.pick(settings)))
+            result = generate.generate_views(item.path, context=context, **generate.job_options(settings),
+                                             **vars(ImportOptions.pick(settings)))
         except CancelledError as exc:
             queue.finish(item.id, bq.CANCELLED, str(exc))
         except Glimpse3DError as exc:
@@ -115,7 +89,7 @@ class GLIMPSE3D_OT_queue_start(bpy.types.Operator):
             run_blocking(context)
             self.report({"INFO"}, f"Queue: {runtime.queue.summary}.")
         else:
-            submit_next(context)
+            generate.submit_next(context)
             runtime.redraw()
         return {"FINISHED"}
 

@@ -10,8 +10,7 @@ from ..core.import_options import ImportPlan
 from ..core.panel_state import STARTING
 from ..core.server_settings import LOCAL
 from ..core.setup_check import all_ok, format_report
-from . import queue_ops, runtime
-from .generate import import_sets
+from . import generate, runtime
 from .settings import addon_prefs, server_settings
 
 TICK_ACTIVE_S = 0.25  # while something runs: a smooth progress bar
@@ -23,7 +22,7 @@ def tick():
         events = runtime.session.poll()
         for event in events:
             _handle(event)
-        queue_ops.submit_next(bpy.context)  # the batch queue's next image, when no job runs
+        generate.submit_next(bpy.context)  # the batch queue's next image, when no job runs
         if events or _active():
             runtime.redraw()
     except Exception as exc:  # a timer that raises is dropped for good: report and go on
@@ -45,7 +44,7 @@ def _handle(event) -> None:
         window = runtime.any_window()
         try:
             with bpy.context.temp_override(**({"window": window} if window else {})):
-                collections = import_sets(bpy.context, event.folders, plan.options, plan.set_names(len(event.folders)))
+                collections = generate.import_sets(bpy.context, event.folders, plan.options, plan.set_names(len(event.folders)))
         except Exception as exc:  # ViewSetError, ValueError: the set is on disk, the import failed
             session.state.error = (f"The views were generated in {event.folders[0]} but could not be "
                                    f"imported: {exc}. Try File > Import > Glimpse3D Views.")
