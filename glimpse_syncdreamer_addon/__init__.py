@@ -9,13 +9,13 @@ tested in plain Python without pulling in Blender.
 
 def _parts():
     from .blender import (import_op, menus, mesh_op, operators, panel, prefs, preview, props, queue_ops, runtime,
-                          setup_ops)
+                          setup_ops, timer)
 
     # Registration order: settings types first, then what uses them; unregister reverses it.
     classes = (*prefs.classes, *props.classes, *operators.classes, *import_op.classes, *setup_ops.classes,
                *panel.classes, *queue_ops.classes, *mesh_op.classes)
     # Modules with their own register()/unregister(), in registration order.
-    modules = (props, preview, menus, mesh_op, runtime, setup_ops)
+    modules = (props, preview, menus, mesh_op, runtime, timer, setup_ops)
     return classes, modules
 
 
@@ -46,6 +46,6 @@ def unregister():
         del sys.modules[api.STABLE_NAME]
     classes, modules = _parts()
     for module in reversed(modules):
-        module.unregister()  # runtime first: it stops a server we started
+        module.unregister()  # the timer, then runtime: it stops a server we started
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

@@ -14,20 +14,14 @@ the server's job before it propagates, so the next call finds the server ready.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
-
 import bpy
 
-from .core import job_runner as jr
-from .core.api_errors import CancelledError, Glimpse3DError, InputError, ServerError, SetupError, classify
-from .core.client import ServerError as _ClientError
-from .core.import_options import INTERPOLATIONS, SHADERS, ImportOptions, ImportPlan
-from .core.job_request import JobRequest, build_params, new_seed, read_image
+from .blender import runtime, settings
+from .blender.generate import Result, cancel, generate_views, import_views
+from .core.api_errors import CancelledError, Glimpse3DError, InputError, ServerError, SetupError
+from .core.import_options import INTERPOLATIONS, SHADERS
 from .core.panel_state import progress_text
 from .core.server_process import ServerStartError
-from .core.view_sets import CAMERAS_FILE
 
 STABLE_NAME = "glimpse3d_api"
 
@@ -37,114 +31,12 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Result:
-    """What a call made, one entry per view set (a generation with samples=N makes N sets)."""
-
-    folders: list = field(default_factory=list)  # str: the set folders on disk (an imported strip: its file)
-    collections: list = field(default_factory=list)  # bpy.types.Collection ([] when not imported)
-    cameras: list = field(default_factory=list)  # dict: each set's cameras.json ({} when it has none)
-    seed: int | None = None  # the seed used (generate_views)
-
-
-def generate_views(image, *, elevation: float = 30.0, crop_size: int = 200, cfg_scale: float = 2.0,
-                   steps: int = 50, seed: int | None = 42, samples: int = 1, batch_views: int = 0,
-                   background: str = "auto", name: str | None = None, import_result: bool = True,
-                   on_progress=None, context=None, **import_options) -> Result:
-    """Generate the sixteen views of the object in `image` (a file path or a bpy.types.Image)
-    and, with `import_result`, import each set into the scene.
-
-    seed=None picks a random seed (Result.seed says which). name: the sets' name in the scene
-    (default: the image's own name). on_progress(job): called with each new job snapshot (the
-    protocol's job dict; `print_progress` prints one line). import_options: the keywords of
-    `import_views` (plane_distance, shader, pack_images, ...). Starts the server on first use.
-    """
-    context = context or bpy.context
-    options = _import_options(import_result=import_result, **import_options)
-    from .blender import prefs, runtime
-
-    try:
-        request, set_name = job_request(image, elevation=elevation, crop_size=crop_size, cfg_scale=cfg_scale,
-                                        steps=steps, seed=seed, samples=samples, batch_views=batch_views,
-                                        background=background)
-        settings = prefs.server_settings(context)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    plan = ImportPlan(options, name or set_name)
-    seed = request.params["seed"]
-
-    sent = []  # a job was accepted: a server that fails from then on broke, it was not missing
-
-    def follow(event):
-        if event.kind == jr.JOB_SUBMITTED:
-            sent.append(True)
-        if on_progress is not None and event.kind in (jr.JOB_SUBMITTED, jr.JOB_PROGRESS):
-            on_progress(event.job)
-
-    session = runtime.session
-    try:
-        end = session.run_blocking(request, settings, on_event=follow, tag=plan)
-    except ServerStartError as exc:
-        raise SetupError(str(exc)) from None
-    except _ClientError as exc:
-        raise classify(exc.message, exc.code) from None
-    except RuntimeError as exc:  # "a generation is already running"
-        raise ServerError(str(exc), code="busy") from None
-    _raise_unless_done(end, server_was_running=bool(sent))
-
-    folders = list(end.folders)
-    collections = []
-    if import_result:
-        try:
-            collections = runtime.import_sets(context, folders, options, plan.set_names(len(folders)))
-        except ValueError as exc:  # ViewSetError too
-            raise InputError(f"The views were generated in {folders[0]} but could not be imported: {exc}") from None
-    return Result(folders, collections, [_cameras_json(folder) for folder in folders], seed)
-
-
-def import_views(path, *, name: str | None = None, context=None, plane_distance: float = 0.0,
-                 key_white: bool = False, show_all_planes: bool = False, set_scene_settings: bool = False,
-                 bind_markers: bool = False, side_by_side: bool = True, shader: str = "EMISSION",
-                 interpolation: str = "Closest", relative_paths: bool = True, pack_images: bool = False) -> Result:
-    """Import one view set (a set folder, a folder of view_00..15.png, or a 4096x256 strip PNG).
-
-    Importing the same source again replaces its set. shader: one of SHADERS; interpolation: one
-    of INTERPOLATIONS. bind_markers: the markers switch the scene camera (off: the scene camera
-    and the artist's markers stay as they are). set_scene_settings: render settings and active
-    camera for exact renders (binds the markers too). Raises InputError for a bad set or option.
-    """
-    from .blender import scene_import
-
-    options = _import_options(plane_distance=plane_distance, key_white=key_white, show_all_planes=show_all_planes,
-                              set_scene_settings=set_scene_settings, bind_markers=bind_markers,
-                              side_by_side=side_by_side, shader=shader, interpolation=interpolation,
-                              relative_paths=relative_paths, pack_images=pack_images)
-    try:
-        collection = scene_import.import_view_set(context or bpy.context, path, name=name, **options.scene_kwargs())
-    except ValueError as exc:  # ViewSetError too
-        raise InputError(str(exc)) from None
-    folder = collection[scene_import.SOURCE_PROPERTY]
-    return Result([folder], [collection], [_cameras_json(folder)])
-
-
-def cancel() -> None:
-    """Cancel the running generation. In background mode, wait until the server has stopped it."""
-    from .blender import runtime
-
-    if bpy.app.background:
-        runtime.session.cancel_blocking()
-    else:
-        runtime.session.cancel()
-
-
 def start_server(context=None) -> str:
     """Start the local server (or connect to the remote one) and wait until it is ready;
     returns its URL. Raises SetupError with the reason when it cannot start."""
-    from .blender import prefs, runtime
-
     session = runtime.session
     try:
-        session.start_server(prefs.server_settings(context or bpy.context))
+        session.start_server(settings.server_settings(context or bpy.context))
         session.wait_until_ready()
     except (ServerStartError, ValueError) as exc:
         raise SetupError(str(exc)) from None
@@ -153,55 +45,9 @@ def start_server(context=None) -> str:
 
 def stop_server() -> None:
     """Stop the local server (a remote one is only let go); cancels a running job."""
-    from .blender import runtime
-
     runtime.session.stop_server()
 
 
 def print_progress(job: dict) -> None:
     """An `on_progress` for scripts: one line per change, e.g. 'Glimpse3D: Step 12/50 · ETA 8 s'."""
-    from .blender import runtime
-
     runtime.say(f"Glimpse3D: {progress_text(job)}")
-
-
-# -- helpers ----------------------------------------------------------------------------------
-def job_request(image, *, elevation, crop_size, cfg_scale, steps, seed, samples, batch_views,
-                background) -> tuple:
-    """(JobRequest, the image's own name) for `image` (a path or a bpy.types.Image); seed None
-    picks one. Raises ValueError saying what to change. (The sidebar's jobs are built here too.)"""
-    from .blender import input_image
-
-    is_datablock = isinstance(image, bpy.types.Image)
-    path = input_image.input_file(image, "") if is_datablock else Path(image)
-    image_bytes, filename = read_image(path)
-    params = build_params(elevation=elevation, crop_size=crop_size, cfg_scale=cfg_scale, steps=steps,
-                          seed=new_seed() if seed is None else seed, samples=samples, batch_views=batch_views,
-                          background=background)
-    return JobRequest(image_bytes, filename, params), Path(image.name if is_datablock else path).stem
-
-
-def _import_options(**values) -> ImportOptions:
-    try:
-        return ImportOptions(**values)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-
-
-def _raise_unless_done(end, *, server_was_running: bool) -> None:
-    if end.kind == jr.JOB_DONE:
-        return
-    message = end.message or "The generation did not finish."
-    if end.kind == jr.JOB_CANCELLED:
-        raise CancelledError(message, code="cancelled")
-    if end.kind == jr.SERVER_FAILED:
-        kind = ServerError if server_was_running else SetupError
-        raise kind(message, code="server_failed")
-    raise classify(message, end.code)
-
-
-def _cameras_json(folder) -> dict:
-    path = Path(folder) / CAMERAS_FILE
-    if not path.is_file():
-        return {}
-    return json.loads(path.read_text(encoding="utf-8"))

@@ -9,14 +9,10 @@ from ..core import user_data
 from ..core.cpu_estimate import cpu_estimate_text, runs_on_cpu
 from ..core.first_run import checkpoint_found, next_steps, python_lacking
 from ..core.panel_state import BUSY, READY
+from ..core.bundled import checkpoints
 from ..core.server_settings import LOCAL
 from . import runtime, setup_ops
-from .prefs import addon_prefs, server_settings
-
-try:
-    from ..inference_server.generation.checkpoints import CHECKPOINT_ENV, default_locations  # inside the built extension
-except ImportError:
-    from inference_server.generation.checkpoints import CHECKPOINT_ENV, default_locations  # from the repository
+from .settings import addon_prefs, server_settings
 
 
 def draw_task(layout) -> None:
@@ -53,7 +49,8 @@ def draw(layout, context) -> None:
     running = runtime.session.state.server in (READY, BUSY)
     if not running and not setup_ops.task.running:
         env_python, marker = setup_ops.env_state()
-        found = checkpoint_found(settings.checkpoint, [os.environ.get(CHECKPOINT_ENV, ""), *default_locations(),
+        found = checkpoint_found(settings.checkpoint, [os.environ.get(checkpoints.CHECKPOINT_ENV, ""),
+                                                       *checkpoints.default_locations(),
                                                        user_data.checkpoints_dir() / "syncdreamer-pretrain.ckpt"])
         steps = next_steps(python=settings.python, env_python=env_python, env_complete=marker is not None,
                            checkpoint_found=found, random_weights=settings.uses_random_weights,

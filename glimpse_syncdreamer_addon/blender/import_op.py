@@ -6,9 +6,9 @@ from pathlib import Path
 import bpy
 from bpy.props import StringProperty
 
-from .. import api
-from . import mesh_op, scene_import
+from ..core.api_errors import InputError
 from ..core.import_options import ImportOptions
+from . import generate, mesh_op, scene_import
 from .props import import_options
 
 
@@ -52,8 +52,8 @@ class GLIMPSE3D_OT_import_views(bpy.types.Operator):
         try:
             options = vars(ImportOptions.pick(self))
             del options["import_result"]  # a generation's option: an import always imports
-            (collection,) = api.import_views(source, context=context, **options).collections
-        except (api.InputError, ValueError) as exc:
+            (collection,) = generate.import_views(source, context=context, **options).collections
+        except (InputError, ValueError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Imported {collection.name}: sixteen cameras with image planes.")

@@ -7,7 +7,7 @@ from pathlib import Path
 import bpy
 
 from ..core.job_request import READABLE_SUFFIXES
-from .prefs import user_folder
+from .settings import user_folder
 
 
 def image_file_path(image: bpy.types.Image, folder: str) -> Path:

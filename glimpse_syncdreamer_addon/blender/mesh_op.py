@@ -14,10 +14,9 @@ import threading
 import bpy
 import numpy as np
 from bpy.props import BoolProperty, IntProperty, StringProperty
-from mathutils import Matrix
 
 from ..core import camera_math
-from ..core import proxy_mesh as mesh_core
+from ..core.bundled import proxy_mesh as mesh_core
 from . import scene_import
 
 MESH_PROPERTY = "glimpse3d_proxy_mesh"  # on the mesh object: which set (collection name) it shows

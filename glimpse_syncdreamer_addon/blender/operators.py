@@ -2,7 +2,7 @@
 unload_model, check_setup, new_seed. (import_views is in import_op.py.)
 
 In the UI, long work runs on worker threads and the server; these operators return at once and
-the timer in runtime.py follows up. In background Blender (`blender -b`, the bpy module) they
+the timer in timer.py follows up. In background Blender (`blender -b`, the bpy module) they
 run synchronously, print progress, and report failures as errors (a RuntimeError in scripts).
 """
 from pathlib import Path
@@ -10,16 +10,16 @@ from pathlib import Path
 import bpy
 from bpy.props import StringProperty
 
-from .. import api
+from ..core.api_errors import Glimpse3DError
 from ..core.client import ServerError
 from ..core.import_options import ImportOptions, ImportPlan
 from ..core.job_request import new_seed, read_image
 from ..core.panel_state import progress_text
 from ..core.server_process import ServerStartError
 from ..core.setup_check import all_ok, format_report
-from . import preview, runtime
+from . import generate, preview, runtime
 from .input_image import input_file
-from .prefs import server_settings, user_folder
+from .settings import server_settings, user_folder
 from .props import (GENERATION_OPTION_NAMES, IMAGE_FILTER_GLOB, IMPORT_OPTION_NAMES, generation_options,
                     import_options)
 
@@ -79,7 +79,7 @@ class GLIMPSE3D_OT_generate_views(bpy.types.Operator):
         try:
             settings = server_settings(context)
             self._pick_seed(context)
-            request, set_name = api.job_request(self._image() or bpy.path.abspath(self.filepath), **self._job_options())
+            request, set_name = generate.job_request(self._image() or bpy.path.abspath(self.filepath), **self._job_options())
             options = ImportOptions.pick(self)
         except ValueError as exc:
             return _fail(self, str(exc))
@@ -129,10 +129,10 @@ class GLIMPSE3D_OT_generate_views(bpy.types.Operator):
 
         try:
             options = vars(ImportOptions.pick(self))
-            result = api.generate_views(image, on_progress=show, context=context, **self._job_options(), **options)
+            result = generate.generate_views(image, on_progress=show, context=context, **self._job_options(), **options)
         except ValueError as exc:
             return _fail(self, str(exc))
-        except api.Glimpse3DError as exc:
+        except Glimpse3DError as exc:
             return _fail(self, str(exc))
         for folder in result.folders:
             runtime.say(f"Glimpse3D: wrote {folder}")
@@ -189,7 +189,7 @@ class GLIMPSE3D_OT_cancel(bpy.types.Operator):
         return runtime.session.state.can_cancel
 
     def execute(self, context):
-        api.cancel()  # in background mode it waits until the server has stopped the job
+        generate.cancel()  # in background mode it waits until the server has stopped the job
         runtime.redraw()
         return {"FINISHED"}
 

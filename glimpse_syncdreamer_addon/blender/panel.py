@@ -8,7 +8,7 @@ import bpy
 from ..core import panel_state as ps
 from ..core.server_settings import LOCAL
 from . import first_run, preview, runtime
-from .prefs import ADDON_PACKAGE, addon_prefs
+from .settings import ADDON_PACKAGE, addon_prefs
 
 STATE_ICONS = {ps.STOPPED: "RADIOBUT_OFF", ps.STARTING: "SORTTIME", ps.READY: "RADIOBUT_ON",
                ps.BUSY: "RENDER_ANIMATION", ps.ERROR: "ERROR"}

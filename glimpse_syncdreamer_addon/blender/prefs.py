@@ -1,18 +1,14 @@
-"""The add-on preferences (Edit > Preferences > Add-ons > Glimpse3D SyncDreamer) and the
-`ServerSettings` built from them."""
+"""The add-on preferences' UI (Edit > Preferences > Add-ons > Glimpse3D SyncDreamer). What is
+read from them (the lookups, `ServerSettings`) is in settings.py."""
 import os
-import tempfile
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, StringProperty
 
 from ..core import server_settings as ss
 from ..core import setup_check
-from ..core.output_location import default_output_folder
-from . import runtime
-
-# The extension's package (this module is "<package>.blender.prefs").
-ADDON_PACKAGE = __package__.rpartition(".")[0]
+from . import first_run, runtime
+from .settings import ADDON_PACKAGE, output_folder
 
 
 class GLIMPSE3D_AddonPreferences(bpy.types.AddonPreferences):
@@ -129,8 +125,6 @@ class GLIMPSE3D_AddonPreferences(bpy.types.AddonPreferences):
         layout.use_property_split = True
         layout.prop(self, "server_mode", expand=True)
         if self.server_mode == ss.LOCAL:
-            from . import first_run  # it imports this module
-
             first_run.draw_setup(layout, context, self)
             col = layout.column()
             col.prop(self, "python_path")
@@ -164,50 +158,6 @@ def draw_setup_report(layout, session):
         box.label(text=f"{item.label}: {item.detail}", icon=icon)
         if item.fix:
             box.label(text=f"    Fix: {item.fix}")
-
-
-def addon_prefs(context=None):
-    """Our preferences, or None when the package was registered without the add-on system."""
-    context = context or bpy.context
-    addon = context.preferences.addons.get(ADDON_PACKAGE)
-    return addon.preferences if addon is not None else None
-
-
-def user_folder(name: str) -> str:
-    """A folder in the extension's user directory (a temp folder when not run as an extension)."""
-    try:
-        return bpy.utils.extension_path_user(ADDON_PACKAGE, path=name, create=True)
-    except ValueError:  # registered from the repository, not installed as an extension
-        path = os.path.join(tempfile.gettempdir(), "glimpse_syncdreamer", name)
-        os.makedirs(path, exist_ok=True)
-        return path
-
-
-def output_folder(prefs) -> str:
-    chosen = bpy.path.abspath(prefs.output_dir) if prefs is not None and prefs.output_dir else ""
-    return os.path.abspath(chosen) if chosen else default_output_folder(bpy.data.filepath)
-
-
-def server_settings(context=None) -> ss.ServerSettings:
-    """The settings for starting or reaching the server; raises ValueError for bad extra args."""
-    prefs = addon_prefs(context)
-    if prefs is None:  # defaults plus the environment (scripts that register the package directly)
-        return ss.ServerSettings(python=ss.resolve_python(""), extra_args=ss.resolve_extra_args(""),
-                                 idle_unload_s=600.0, output_dir=output_folder(None))
-    return ss.ServerSettings(
-        mode=prefs.server_mode,
-        python=ss.resolve_python(bpy.path.abspath(prefs.python_path)),
-        checkpoint=bpy.path.abspath(prefs.checkpoint_path),
-        device=prefs.device,
-        precision=prefs.precision,
-        low_memory=prefs.low_memory,
-        extra_args=ss.resolve_extra_args(prefs.extra_args),
-        url=prefs.server_url.strip(),
-        token=prefs.server_token.strip(),
-        idle_unload_s=prefs.idle_unload_minutes * 60.0,
-        ready_timeout_s=float(prefs.start_timeout_s),
-        output_dir=output_folder(prefs),
-    )
 
 
 classes = (GLIMPSE3D_AddonPreferences,)

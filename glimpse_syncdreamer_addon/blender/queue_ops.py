@@ -2,49 +2,23 @@
 queue_clear, and the Batch Queue sub-panel. Each image is generated with the panel's settings
 and imported in turn; a failed image is marked and the next one goes on.
 
-In the UI the timer in runtime.py sends the next item whenever no job runs; in background mode
-queue_start works through the queue itself, with the Python API.
+In the UI the timer (timer.py) sends the next item with generate.submit_next whenever no job
+runs; in background mode queue_start works through the queue itself, with generate.generate_views
+as the Python API does.
 """
 from pathlib import Path
 
 import bpy
 from bpy.props import CollectionProperty, StringProperty
 
-from .. import api
 from ..core import batch_queue as bq
-from ..core.client import ServerError
-from ..core.import_options import ImportOptions, ImportPlan
-from ..core.server_process import ServerStartError
-from . import runtime
-from .prefs import server_settings
-from .props import GENERATION_OPTION_NAMES, IMAGE_FILTER_GLOB
+from ..core.api_errors import CancelledError, Glimpse3DError
+from ..core.import_options import ImportOptions
+from . import generate, runtime
+from .props import IMAGE_FILTER_GLOB
 
 STATE_ICONS = {bq.WAITING: "SORTTIME", bq.RUNNING: "RENDER_ANIMATION", bq.DONE: "CHECKMARK",
                bq.FAILED: "ERROR", bq.CANCELLED: "CANCEL"}
-
-
-def job_options(settings) -> dict:
-    """The panel's generation settings as keywords of api.generate_views (seed None: random)."""
-    options = {name: getattr(settings, name) for name in GENERATION_OPTION_NAMES if name != "random_seed"}
-    if settings.random_seed:
-        options["seed"] = None
-    return options
-
-
-def submit_next(context) -> None:
-    """UI mode, from the timer: send the queue's next item when no job runs."""
-    queue, session = runtime.queue, runtime.session
-    if not queue.running or session.state.busy:
-        return
-    item = queue.next_item()
-    if item is None:
-        return
-    settings = context.scene.glimpse3d
-    try:
-        request, name = api.job_request(item.path, **job_options(settings))
-        session.submit(request, server_settings(context), tag=ImportPlan(ImportOptions.pick(settings), name, item.id))
-    except (ValueError, ServerStartError, ServerError, RuntimeError) as exc:
-        queue.finish(item.id, bq.FAILED, str(exc))
 
 
 def run_blocking(context) -> None:
@@ -53,11 +27,11 @@ def run_blocking(context) -> None:
     while (item := queue.next_item()) is not None:
         runtime.say(f"Glimpse3D: queue: {item.name}")
         try:
-            result = api.generate_views(item.path, context=context, **job_options(settings),
-                                        **vars(ImportOptions.pick(settings)))
-        except api.CancelledError as exc:
+            result = generate.generate_views(item.path, context=context, **generate.job_options(settings),
+                                             **vars(ImportOptions.pick(settings)))
+        except CancelledError as exc:
             queue.finish(item.id, bq.CANCELLED, str(exc))
-        except api.Glimpse3DError as exc:
+        except Glimpse3DError as exc:
             queue.finish(item.id, bq.FAILED, str(exc))
         else:
             names = [collection.name for collection in result.collections]
@@ -115,7 +89,7 @@ class GLIMPSE3D_OT_queue_start(bpy.types.Operator):
             run_blocking(context)
             self.report({"INFO"}, f"Queue: {runtime.queue.summary}.")
         else:
-            submit_next(context)
+            generate.submit_next(context)
             runtime.redraw()
         return {"FINISHED"}
 
@@ -133,7 +107,7 @@ class GLIMPSE3D_OT_queue_cancel_all(bpy.types.Operator):
     def execute(self, context):
         running = runtime.queue.cancel_all()
         if running is not None:
-            api.cancel()  # in the UI its end arrives through the timer, like any job's
+            generate.cancel()  # in the UI its end arrives through the timer, like any job's
             if bpy.app.background:  # here the end was taken while waiting for it
                 runtime.queue.finish(running.id, bq.CANCELLED, "Cancelled.")
         runtime.redraw()

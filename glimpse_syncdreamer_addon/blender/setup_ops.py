@@ -13,9 +13,9 @@ from ..core import user_data
 from ..core.bundle_paths import server_root
 from ..core.checkpoint_fetch import CHECKPOINT_NAME, fetch_checkpoint
 from ..core.env_installer import InstallError, install_server, read_marker, remove_env
-from ..core.setup_check import all_ok, format_report
+from ..core.setup_check import format_report
 from . import runtime
-from .prefs import addon_prefs, server_settings
+from .settings import addon_prefs, server_settings
 
 task = st.SetupTask()
 FOLLOW_S = 0.25

@@ -1,18 +1,14 @@
 """The add-on's door to the one camera implementation, `inference_server/cameras.py`.
 
-Everything in the add-on imports camera math from here. Inside the built extension the server
-package is bundled beside the add-on files (a sibling package); when running from the repository
-it is a top-level package on sys.path. Only the Blender camera settings for a given K (lens and
+Everything in the add-on imports camera math from here; the camera module itself is reached
+through `bundled`, like all the server code the add-on uses. Only the Blender camera settings for a given K (lens and
 shift; the camera module knows the focal length only) are written here.
 """
 from __future__ import annotations
 
 import numpy as np
 
-try:
-    from ..inference_server import cameras  # inside the built extension
-except ImportError:
-    from inference_server import cameras  # from the repository, its root on sys.path
+from .bundled import cameras
 
 SENSOR_WIDTH_MM = cameras.BLENDER_SENSOR_WIDTH_MM
 LENS_MM = cameras.BLENDER_LENS_MM

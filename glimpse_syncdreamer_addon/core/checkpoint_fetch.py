@@ -12,10 +12,9 @@ from .server_settings import child_environment
 from .setup_task import Progress
 from .streamed_process import run_streamed
 
-try:
-    from ..inference_server.generation.download import PROGRESS_LINES_ENV, PROGRESS_MARK  # inside the built extension
-except ImportError:
-    from inference_server.generation.download import PROGRESS_LINES_ENV, PROGRESS_MARK  # from the repository
+from .bundled import download
+
+PROGRESS_LINES_ENV, PROGRESS_MARK = download.PROGRESS_LINES_ENV, download.PROGRESS_MARK
 
 CHECKPOINT_NAME = "syncdreamer-pretrain.ckpt"
 DOWNLOAD, CHECKSUM, CONVERT = "Downloading the checkpoint", "Checking the sha256", "Converting to .safetensors"

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from .server_protocol import protocol
+from .bundled import protocol
 
 DEFAULT_TIMEOUT_S = 10.0
 # Downloads and job submission carry images; allow them more time than status polls.

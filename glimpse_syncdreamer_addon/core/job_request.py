@@ -10,7 +10,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from .server_protocol import protocol
+from .bundled import protocol
 
 BACKGROUND_CHOICES = protocol.BACKGROUND_CHOICES
 MAX_SEED = 2**31 - 1  # Blender's IntProperty is 32-bit (the protocol allows more)

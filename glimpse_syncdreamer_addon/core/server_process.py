@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 
-from .server_protocol import protocol
+from .bundled import protocol
 
 READY_PREFIX = protocol.READY_PREFIX
 parse_ready_line = protocol.parse_ready_line

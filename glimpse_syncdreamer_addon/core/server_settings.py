@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from .server_protocol import protocol
+from .bundled import protocol
 
 ENV_PYTHON = "GLIMPSE_SERVER_PYTHON"
 ENV_EXTRA_ARGS = "GLIMPSE_SERVER_EXTRA_ARGS"

@@ -10,7 +10,7 @@ import secrets
 import shutil
 from pathlib import Path, PurePosixPath
 
-from .server_protocol import protocol
+from .bundled import protocol
 
 
 def _safe_name(name: str) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import camera_math
-from .server_protocol import protocol
+from .bundled import protocol
 
 FORMAT_NAME = protocol.FORMAT_NAME
 SUPPORTED_FORMAT_VERSIONS = tuple(range(1, protocol.FORMAT_VERSION + 1))

@@ -1,5 +1,5 @@
 """The proxy mesh in the installed extension: the operator reaches the bundled numpy-only
-package through core/proxy_mesh.py, not through the repository."""
+package through core/bundled.py, not through the repository."""
 import pytest
 from PIL import Image
 

@@ -12,8 +12,8 @@ import pytest
 def run_in_extension_layout(tmp_path, repo_root):
     """run(door_module, probe, with_numpy=True, timeout=60) -> CompletedProcess.
 
-    Lays out the built extension's shape (<ext>/__init__.py, <ext>/core/<door_module>,
-    <ext>/inference_server/) as the package `bl_ext_test` and runs `probe` in it with `-S`: no
+    Lays out the built extension's shape (<ext>/__init__.py, <ext>/core/<door_module> with the
+    door to the server code, core/bundled.py, and what it needs, <ext>/inference_server/) as the package `bl_ext_test` and runs `probe` in it with `-S`: no
     site module, so the project's editable install (a .pth hook) is not active, and only
     numpy's folder (with_numpy) or nothing but the standard library is on the path, as in
     Blender's Python with the extension installed."""
@@ -23,7 +23,8 @@ def run_in_extension_layout(tmp_path, repo_root):
         (extension / "core").mkdir(parents=True)
         (extension / "__init__.py").write_text("")
         (extension / "core" / "__init__.py").write_text("")
-        shutil.copy(repo_root / "glimpse_syncdreamer_addon" / "core" / door_module, extension / "core")
+        for module in {door_module, "bundled.py", "bundle_paths.py"}:
+            shutil.copy(repo_root / "glimpse_syncdreamer_addon" / "core" / module, extension / "core")
         shutil.copytree(repo_root / "inference_server", extension / "inference_server",
                         ignore=shutil.ignore_patterns("__pycache__"))
         env = {"PATH": "/usr/bin:/bin"}

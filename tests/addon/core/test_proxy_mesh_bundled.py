@@ -1,10 +1,10 @@
 """The add-on's door to the proxy mesh, inside the extension's layout, in a Python that has only
 numpy and the standard library (as Blender's): the bundled package imports and builds a mesh."""
-from glimpse_syncdreamer_addon.core import proxy_mesh
+from glimpse_syncdreamer_addon.core import bundled
 
 
 def test_from_the_repository():
-    assert proxy_mesh.proxy_mesh.__name__ == "inference_server.proxy_mesh"
+    assert bundled.proxy_mesh.__name__ == "inference_server.proxy_mesh"
 
 
 def test_numpy_only_inside_the_extension_layout(run_in_extension_layout):
@@ -12,7 +12,7 @@ def test_numpy_only_inside_the_extension_layout(run_in_extension_layout):
         "import importlib.util, sys\n"
         "assert importlib.util.find_spec('inference_server') is None, 'repository leaked onto sys.path'\n"
         "import numpy as np\n"
-        "from bl_ext_test.core import proxy_mesh\n"
+        "from bl_ext_test.core.bundled import proxy_mesh\n"
         "from bl_ext_test.inference_server import cameras\n"
         "w2c, _, K = cameras.target_cameras()\n"
         "views = []\n"
@@ -25,8 +25,8 @@ def test_numpy_only_inside_the_extension_layout(run_in_extension_layout):
         "    views.append(view)\n"
         "mesh = proxy_mesh.build_proxy_mesh(views, [proxy_mesh.ViewCamera(p, K, 256, 256) for p in w2c], resolution=32)\n"
         "heavy = sorted(name for name in ('PIL', 'torch', 'scipy', 'skimage', 'bpy') if name in sys.modules)\n"
-        "print(proxy_mesh.proxy_mesh.__name__, len(mesh.faces) > 500, heavy)\n"
+        "print(proxy_mesh.__name__, len(mesh.faces) > 500, heavy)\n"
     )
-    result = run_in_extension_layout("proxy_mesh.py", probe, timeout=300)
+    result = run_in_extension_layout("bundled.py", probe, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["bl_ext_test.inference_server.proxy_mesh", "True", "[]"]

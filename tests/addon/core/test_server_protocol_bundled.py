@@ -2,7 +2,7 @@
 importing it loads the standard library only: no numpy, torch, Pillow or web framework, which
 Blender's Python does not have."""
 from glimpse_syncdreamer_addon.core import job_request, server_process, view_sets
-from glimpse_syncdreamer_addon.core.server_protocol import protocol
+from glimpse_syncdreamer_addon.core.bundled import protocol
 
 
 def test_from_the_repository_and_the_add_on_uses_it():
@@ -18,7 +18,7 @@ def test_inside_the_extension_layout_with_the_standard_library_only(run_in_exten
     probe = (
         "import sys\n"
         "before = set(sys.modules)\n"
-        "from bl_ext_test.core.server_protocol import protocol\n"
+        "from bl_ext_test.core.bundled import protocol\n"
         "line = protocol.format_ready_line(8765, 'http://127.0.0.1:8765', 1, '0')\n"
         "assert protocol.parse_ready_line(line)['port'] == 8765\n"
         "third_party = sorted(name for name in set(sys.modules) - before if name.split('.')[0] not in "
@@ -26,6 +26,6 @@ def test_inside_the_extension_layout_with_the_standard_library_only(run_in_exten
         "print(protocol.__name__, third_party)\n"
     )
     # nothing but the standard library can be imported
-    result = run_in_extension_layout("server_protocol.py", probe, with_numpy=False)
+    result = run_in_extension_layout("bundled.py", probe, with_numpy=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["bl_ext_test.inference_server.protocol", "[]"]

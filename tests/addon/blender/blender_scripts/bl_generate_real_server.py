@@ -20,6 +20,7 @@ result = {}
 
 bpy.ops.extensions.package_install_files(filepath=ZIP, repo="user_default", enable_on_install=True)
 runtime = sys.modules[MODULE + ".blender.runtime"]
+timer = sys.modules[MODULE + ".blender.timer"]
 scene = bpy.context.scene
 before = set(bpy.data.collections)
 
@@ -61,14 +62,15 @@ settings.crop_size = 180
 result["preview"]["fresh_after_crop_change"] = preview.model_input_preview(preview.input_key(settings))[1]
 
 # The UI path, where a timer drains the worker's events on the main thread, called as a plain
-# function: a JOB_DONE event is imported by runtime.tick(), a JOB_FAILED one shown as the error.
+# function: a JOB_DONE event is imported by timer.tick(), a JOB_FAILED one shown as the error.
 job_runner = sys.modules[MODULE + ".core.job_runner"]
+import_options = sys.modules[MODULE + ".core.import_options"]
 for serial, event_kind, fields in ((98, job_runner.JOB_DONE, {"folders": (folder,)}),
                                    (99, job_runner.JOB_FAILED, {"message": "Out of GPU memory: lower Views per Batch."})):
     session.runner = types.SimpleNamespace(serial=serial, cancel=lambda: None)  # the worker that sent it
     session.state.job_started()
-    session.events.put(job_runner.Event(event_kind, serial=serial, tag=runtime.ImportPlan(runtime.ImportOptions()), **fields))
-    interval = runtime.tick()
+    session.events.put(job_runner.Event(event_kind, serial=serial, tag=import_options.ImportPlan(import_options.ImportOptions()), **fields))
+    interval = timer.tick()
     result.setdefault("ticks", []).append({"interval": interval, "busy": session.state.busy,
                                            "notice": session.state.notice, "error": session.state.error})
 result["sets_after_ticks"] = sorted(c.name for c in bpy.data.collections if c not in before)

@@ -29,8 +29,8 @@ def ours():
         "import_menu": [f.__name__ for f in bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize()
                         if f.__module__.startswith(MODULE)],
         "timers": [name for name in ("tick",)
-                   if MODULE + ".blender.runtime" in sys.modules
-                   and bpy.app.timers.is_registered(getattr(sys.modules[MODULE + ".blender.runtime"], name))],
+                   if MODULE + ".blender.timer" in sys.modules
+                   and bpy.app.timers.is_registered(getattr(sys.modules[MODULE + ".blender.timer"], name))],
     }
 
 
@@ -107,9 +107,9 @@ result["registered"] = ours()
 
 runtime = sys.modules[MODULE + ".blender.runtime"]
 panel = sys.modules[MODULE + ".blender.panel"]
-prefs_module = sys.modules[MODULE + ".blender.prefs"]
+settings_module = sys.modules[MODULE + ".blender.settings"]
 prefs = bpy.context.preferences.addons[MODULE].preferences
-result["output_folder"] = prefs_module.output_folder(prefs)
+result["output_folder"] = settings_module.output_folder(prefs)
 
 # The panels and the preferences draw in each server state without a wrong API call.
 state = runtime.session.state
@@ -157,7 +157,7 @@ server_settings = sys.modules[MODULE + ".core.server_settings"]
 result["low_memory_argv"] = {}
 for low_memory in (False, True):
     prefs.low_memory = low_memory
-    settings_now = prefs_module.server_settings()
+    settings_now = settings_module.server_settings()
     result["low_memory_argv"][str(low_memory)] = [settings_now.low_memory,
                                                   "--low-memory" in server_settings.serve_argv(settings_now)]
 prefs.low_memory = False
@@ -165,9 +165,9 @@ result["batch_views_default"] = bpy.context.scene.glimpse3d.bl_rna.properties["b
 
 # An image datablock is sent as its own file when it has one, else as a PNG copy.
 input_image = sys.modules[MODULE + ".blender.input_image"]
-result["datablock_file"] = str(input_image.image_file_path(settings.image, prefs_module.user_folder("inputs")))
+result["datablock_file"] = str(input_image.image_file_path(settings.image, settings_module.user_folder("inputs")))
 generated = bpy.data.images.new("made in blender", 8, 8, alpha=True)
-copy = input_image.image_file_path(generated, prefs_module.user_folder("inputs"))
+copy = input_image.image_file_path(generated, settings_module.user_folder("inputs"))
 result["generated_copy"] = {"name": copy.name, "png": copy.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n",
                             "datablock_path_kept": generated.filepath == "", "format": generated.file_format}
 

@@ -17,6 +17,7 @@ result = {}
 
 bpy.ops.extensions.package_install_files(filepath=ZIP, repo="user_default", enable_on_install=True)
 runtime = sys.modules[MODULE + ".blender.runtime"]
+timer = sys.modules[MODULE + ".blender.timer"]
 queue, session = runtime.queue, runtime.session
 settings = bpy.context.scene.glimpse3d
 settings.steps, settings.background = 1, "KEEP"
@@ -39,12 +40,12 @@ queue.start()
 deadline = time.monotonic() + 300
 while not (session.state.job or {}).get("state") == "sampling":
     assert time.monotonic() < deadline, "the first queued job never started sampling"
-    runtime.tick()
+    timer.tick()
     time.sleep(0.1)
 result["while_running"] = [item.state for item in queue.items]
 result["cancel_all"] = list(bpy.ops.glimpse3d.queue_cancel_all())
 for _ in range(5):
-    runtime.tick()
+    timer.tick()
 result["after_cancel"] = [item.state for item in queue.items]
 result["session_after"] = [session.state.busy, session.state.server, queue.running]
 print("RESULT " + json.dumps(result))
