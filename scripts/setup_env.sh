@@ -4,17 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
-PY=${GLIMPSE_PYTHON:-}
-if [ -z "$PY" ]; then
-  for cand in python3.11 python3; do
-    if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(0 if sys.version_info[:2]==(3,11) else 1)'; then PY=$cand; break; fi
-  done
-fi
-if [ -z "$PY" ]; then
-  echo "error: Python 3.11 is needed (bpy==5.0.1, Blender 5.0 as a module, exists only for 3.11)." >&2
-  echo "       Install python3.11 or set GLIMPSE_PYTHON=/path/to/python3.11." >&2
-  exit 1
-fi
+PY=$(bash scripts/find_python311.sh)
 stamp_src=$(cat pyproject.toml requirements-server.txt constraints.txt | sha256sum | cut -c1-16)
 if [ -f "$VENV/.glimpse-stamp" ] && [ "$(cat "$VENV/.glimpse-stamp")" = "$stamp_src" ]; then
   exit 0

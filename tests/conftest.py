@@ -5,8 +5,9 @@ licence, the reference cameras and key list), so a fresh clone tests itself with
 it. The packages are importable because `make env` installs the project (`pip install -e .`).
 
 Markers (pytest.ini): `blender` for tests that run the bpy module, `golden` for the model's golden
-comparison, `cluster` for Ray clusters, `slow` for anything that takes more than a few seconds.
-`make test-fast` skips all four; `make test` runs everything.
+comparison, `cluster` for Ray clusters, `lts` for the LTS Blender releases (their own
+environments, `make test-lts`), `slow` for anything that takes more than a few seconds.
+`make test-fast` skips all five; `make test` runs everything.
 """
 from pathlib import Path
 

@@ -141,18 +141,19 @@ def extension_zip(build_script, tmp_path_factory):
 
 @pytest.fixture
 def run_bpy_script(tmp_path):
-    """run(script_name, *args, env_extra=None): run blender_scripts/<script_name> in a fresh
-    Python with bpy and its own Blender user folder; return the JSON of its 'RESULT ' line
-    (with the script's whole stdout under "_stdout")."""
+    """run(script_name, *args, env_extra=None, python=None): run blender_scripts/<script_name> in a
+    fresh Python with bpy (this one, or `python`: another environment's, such as an LTS Blender's)
+    and its own Blender user folder; return the JSON of its 'RESULT ' line (with the script's
+    whole stdout under "_stdout")."""
     return lambda script_name, *args, **kwargs: _run_bpy_script(script_name, tmp_path, *args, **kwargs)
 
 
-def _run_bpy_script(script_name: str, tmp_path: Path, *args, env_extra=None, timeout=600) -> dict:
+def _run_bpy_script(script_name: str, tmp_path: Path, *args, env_extra=None, timeout=600, python=None) -> dict:
     env = dict(os.environ)
     env["BLENDER_USER_RESOURCES"] = str(tmp_path / "blender_user")
     env["XDG_DATA_HOME"] = str(tmp_path / "user_data")  # unsaved files' views go there, not to ~
     env.update(env_extra or {})
-    result = subprocess.run([sys.executable, str(SCRIPTS_DIR / script_name), *map(str, args)],
+    result = subprocess.run([str(python or sys.executable), str(SCRIPTS_DIR / script_name), *map(str, args)],
                             capture_output=True, text=True, timeout=timeout, env=env, cwd=str(tmp_path))
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     assert result.returncode == 0 and lines, (
