@@ -16,6 +16,7 @@ from .cluster.options import add_ray_options, ray_requested
 from .download import DEFAULT_MAX_BYTES
 from .errors import InputError, SetupError
 from .progress import TerminalProgress
+from .server_tls import add_tls_options, tls_files_from_args
 from .version import __version__
 
 TOKEN_ENV = protocol.TOKEN_ENV
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--exit-with-stdin", action="store_true",
                        help="exit when stdin is closed (for a parent that holds a pipe to it)")
     serve.add_argument("--verbose", action="store_true", help="log every request, not only refused ones")
+    add_tls_options(serve)
     _add_model_options(serve)
     add_ray_options(serve, serve=True)
 
@@ -264,13 +266,20 @@ def run_serve(args) -> int:
     if not token:
         token = secrets.token_urlsafe(24)
         log.warning("%s is not set; this server's token is: %s", protocol.TOKEN_ENV, token)
+    tls = tls_files_from_args(args, cache_dir())
     if not is_loopback(args.host):
         log.warning("listening on %s: other machines can reach this server; anyone with the token can run jobs "
                     "on this GPU. output_dir is refused; files are served over HTTP only.", args.host)
+        if tls is None:
+            log.warning("without TLS the bearer token and the images cross the network in clear text: serve HTTPS "
+                        "with --tls-self-signed, or --tls-cert FILE --tls-key FILE")
     settings = ServerSettings(host=args.host, output_root=args.output_root or cache_dir() / "outputs",
                               idle_unload_s=args.idle_unload, max_body_bytes=int(args.max_body_mb * protocol.MIB),
                               max_queue=args.max_queue, preview_concurrency=args.preview_concurrency,
                               allowed_hosts=tuple(args.allow_host), allowed_origins=tuple(args.allow_origin))
+    if ray_requested(args) and tls is not None:
+        raise InputError("HTTPS (--tls-*) is served by the plain server, not yet with --ray: leave out --ray, or "
+                         "put a TLS-terminating proxy in front of the Ray server", code=protocol.ErrorCode.BAD_PARAMETER)
     if ray_requested(args):  # Ray Serve instead of uvicorn: cluster/serve_ray.py
         from .cluster.serve_ray import serve_on_ray
 
@@ -288,7 +297,7 @@ def run_serve(args) -> int:
                  Path(settings.output_root).expanduser().resolve())
 
     return serve(Pipeline(service), token, settings, args.port, verbose=args.verbose, parent_pid=args.parent_pid,
-                 exit_with_stdin=args.exit_with_stdin, on_ready=announce)
+                 exit_with_stdin=args.exit_with_stdin, on_ready=announce, tls=tls)
 
 
 def run_batch(args) -> int:
