@@ -16,7 +16,7 @@ from .cluster.options import add_ray_options, ray_requested
 from .download import DEFAULT_MAX_BYTES
 from .errors import InputError, SetupError
 from .progress import TerminalProgress
-from .server_tls import add_tls_options, tls_files_from_args
+from .server_tls import add_tls_options, clear_text_warning, tls_files_from_args
 from .version import __version__
 
 TOKEN_ENV = protocol.TOKEN_ENV
@@ -271,8 +271,7 @@ def run_serve(args) -> int:
         log.warning("listening on %s: other machines can reach this server; anyone with the token can run jobs "
                     "on this GPU. output_dir is refused; files are served over HTTP only.", args.host)
         if tls is None:
-            log.warning("without TLS the bearer token and the images cross the network in clear text: serve HTTPS "
-                        "with --tls-self-signed, or --tls-cert FILE --tls-key FILE")
+            log.warning("%s", clear_text_warning(args.host))
     settings = ServerSettings(host=args.host, output_root=args.output_root or cache_dir() / "outputs",
                               idle_unload_s=args.idle_unload, max_body_bytes=int(args.max_body_mb * protocol.MIB),
                               max_queue=args.max_queue, preview_concurrency=args.preview_concurrency,

@@ -66,6 +66,12 @@ def tls_files_from_args(args, data_dir: Path) -> TLSFiles | None:
     return None
 
 
+def clear_text_warning(host: str) -> str:
+    """The warning for a server that other machines reach (not on loopback) without TLS."""
+    return (f"listening on {host} without TLS: the bearer token and the images cross the network in clear text. "
+            "Serve HTTPS with --tls-self-signed, or --tls-cert FILE --tls-key FILE")
+
+
 def checked_files(cert: Path, key: Path) -> TLSFiles:
     """The files, once they load as a certificate and its key (a clear error before serving)."""
     cert, key = Path(cert).expanduser().resolve(), Path(key).expanduser().resolve()
