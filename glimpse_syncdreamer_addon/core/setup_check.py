@@ -232,7 +232,8 @@ def check_remote(settings: ServerSettings) -> list:
     if not settings.url:
         return [CheckItem(MISSING, "server URL", "not set", NO_URL_MESSAGE)]
     try:
-        health = GlimpseClient(settings.url, settings.token).health()
+        health = GlimpseClient(settings.url, settings.token, ca_file=settings.ca_file,
+                               fingerprint=settings.fingerprint).health()
     except ServerError as exc:
         return [CheckItem(MISSING, "server", exc.message, "")]
     detail = (f"{settings.url}: version {health.get('version', '?')}, device {health.get('device', '?')}, "

@@ -4,12 +4,15 @@ fingerprint, and a changed certificate refused before the token is sent."""
 import json
 import ssl
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from glimpse_syncdreamer_addon.core.client import GlimpseClient, ServerError
+from glimpse_syncdreamer_addon.core.server_settings import REMOTE, ServerSettings
 from glimpse_syncdreamer_addon.core.server_trust import normalize_fingerprint
+from glimpse_syncdreamer_addon.core.setup_check import MISSING, OK, check_remote
 from inference_server.server_tls import certificate_fingerprint, machine_names, make_self_signed
 
 TOKEN = "secret-token"
@@ -109,3 +112,13 @@ def test_http_client_to_https_server_says_what_to_check(https_server):
 def test_normalize_fingerprint():
     assert normalize_fingerprint("") == ""
     assert normalize_fingerprint("SHA256 Fingerprint=" + ":".join(["AB"] * 32)) == "ab" * 32
+
+
+def test_remote_settings_carry_the_pin_to_the_setup_check(https_server, tmp_path):
+    fingerprint = certificate_fingerprint(https_server.cert)
+    settings = ServerSettings(mode=REMOTE, url=https_server.url, token=TOKEN, fingerprint=fingerprint)
+    assert [item.status for item in check_remote(settings)] == [OK]
+    other, _ = _certificate(tmp_path / "other")
+    changed = check_remote(replace(settings, fingerprint=certificate_fingerprint(other)))
+    assert changed[0].status == MISSING and "different certificate" in changed[0].detail
+    assert [item.status for item in check_remote(replace(settings, fingerprint="", ca_file=str(https_server.cert)))] == [OK]
