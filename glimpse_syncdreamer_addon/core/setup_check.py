@@ -21,7 +21,7 @@ MIN_PYTHON = (3, 10)
 # import name -> pip package name, in the order they are reported
 REQUIRED_MODULES = {"torch": "torch", "numpy": "numpy<2", "PIL": "pillow", "omegaconf": "omegaconf",
                     "safetensors": "safetensors", "fastapi": "fastapi", "uvicorn": "uvicorn",
-                    "pydantic": "pydantic>=2"}
+                    "pydantic": "pydantic>=2", "cryptography": "cryptography"}
 PROBE_MARK = "GLIMPSE_PROBE "
 
 # Runs inside the chosen interpreter; prints one JSON line. Keep it Python 3.6-compatible so
