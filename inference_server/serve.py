@@ -90,11 +90,11 @@ def serve(pipeline, token: str, settings: ServerSettings, port: int, *, verbose:
                 break
         if server.started and not stop_asked.is_set():
             fingerprint = tls.fingerprint if tls else ""
-            print(protocol.format_ready_line(port, url, os.getpid(), __version__, tls_fingerprint=fingerprint),
-                  flush=True)
             if tls:
                 log.info("HTTPS certificate %s, SHA-256 fingerprint %s (pin it in the add-on's preferences)",
                          tls.cert, fingerprint)
+            print(protocol.format_ready_line(port, url, os.getpid(), __version__, tls_fingerprint=fingerprint),
+                  flush=True)
             if on_ready is not None:
                 on_ready(port, url)
         stop_asked.wait()

@@ -3,6 +3,7 @@ the add-on's client reaches it by that fingerprint or the certificate as CA file
 --tls-key take a certificate made in the test; bad TLS flags are refused before serving; a server
 off loopback without TLS warns that the token crosses the network in clear."""
 import stat
+import time
 from argparse import Namespace
 
 import pytest
@@ -23,7 +24,10 @@ def test_self_signed_serves_https_with_the_fingerprint_beside_the_ready_line(sta
     fingerprint = certificate_fingerprint(cert)
     assert server.url.startswith("https://127.0.0.1:")
     assert server.ready["tls_fingerprint"] == fingerprint
-    assert any(fingerprint in line for line in server.stderr_lines)
+    deadline = time.monotonic() + 30  # stderr is read apart from stdout: wait for the log line to arrive
+    while not any(fingerprint in line for line in server.stderr_lines):
+        assert time.monotonic() < deadline, server.stderr_lines
+        time.sleep(0.05)
     assert stat.S_IMODE(key.stat().st_mode) == 0o600
 
     assert GlimpseClient(server.url, TOKEN, fingerprint=fingerprint).health()["version"]
@@ -71,5 +75,8 @@ def test_the_self_signed_certificate_names_this_machine():
 
 def test_off_loopback_without_tls_warns_that_the_token_crosses_in_clear(start_server, tmp_path):
     server = start_server("--host", "0.0.0.0")
-    warnings = [line for line in server.stderr_lines if "in clear text" in line]
+    deadline = time.monotonic() + 30
+    while not (warnings := [line for line in server.stderr_lines if "in clear text" in line]):
+        assert time.monotonic() < deadline, server.stderr_lines
+        time.sleep(0.05)
     assert len(warnings) == 1 and "--tls-self-signed" in warnings[0] and "0.0.0.0" in warnings[0]
