@@ -166,6 +166,22 @@ MAX_NUMBER_DIGITS = 100  # a JSON number longer than this is refused as bad_json
 MAX_FILENAME_CHARS = 255
 
 
+# What clients read of an answer, at most, so that a broken or hostile server cannot fill their
+# memory or disk (the add-on's client stops and says so beyond these):
+MAX_JSON_ANSWER_BYTES = 1 * MIB  # health, job records and file lists are a few KiB
+MAX_ERROR_ANSWER_BYTES = 64 * 1024  # an error's {"error": ...} (only its start is shown otherwise)
+# a file of a set (a 256 px view or input.png, the 1024 px grid.png, cameras.json, transforms.json) or
+# the preview PNG: all are far smaller
+MAX_SET_FILE_BYTES = 64 * MIB
+# mesh.ply: about 54 bytes a vertex; mesh_resolution 512 gives a few million vertices
+MAX_MESH_FILE_BYTES = 1024 * MIB
+
+
+def max_answer_file_bytes(name: str) -> int:
+    """The most bytes a client accepts for the set file `name`."""
+    return MAX_MESH_FILE_BYTES if name == MESH_FILE else MAX_SET_FILE_BYTES
+
+
 def max_image_bytes(max_body_bytes: int) -> int:
     """The largest image file whose job body fits into `max_body_bytes`.
 
@@ -202,12 +218,15 @@ def sample_folder_name(index: int) -> str:
 # ---- the ready line ------------------------------------------------------------------------------
 # `serve` prints one line on stdout when it accepts requests:
 #     GLIMPSE_SERVER_READY {"port": 8765, "url": "http://127.0.0.1:8765", "pid": 1234, "version": "..."}
+# An HTTPS server adds "tls_fingerprint": "AB:CD:..." (the SHA-256 of its certificate).
 
 READY_PREFIX = "GLIMPSE_SERVER_READY"
 
 
-def format_ready_line(port: int, url: str, pid: int, version: str) -> str:
+def format_ready_line(port: int, url: str, pid: int, version: str, *, tls_fingerprint: str = "") -> str:
     info = {"port": port, "url": url, "pid": pid, "version": version}
+    if tls_fingerprint:
+        info["tls_fingerprint"] = tls_fingerprint
     return f"{READY_PREFIX} {json.dumps(info)}"
 
 

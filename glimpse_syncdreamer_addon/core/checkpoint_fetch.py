@@ -27,15 +27,19 @@ class DownloadError(Exception):
 
 def fetch_checkpoint(python: str, dest: Path, server_root: Path, log_path: Path, *, cancel: threading.Event,
                      on_progress=lambda progress: None, url: str = "", sha256: str = "",
-                     convert: bool = False, environ=None) -> Path:
+                     convert: bool = False, no_verify: bool = False, environ=None) -> Path:
     """Download into `dest` (and convert it next to it); return the file to set as Checkpoint.
-    Raises DownloadError, or Cancelled (the .part file stays for the next try to resume)."""
+    Raises DownloadError, or Cancelled (the .part file stays for the next try to resume).
+
+    The downloader's rules hold here too: a file without a known sha256 (none announced by the
+    server, `sha256` not given) is refused unless `no_verify`, which the download log records."""
     env = child_environment(os.environ if environ is None else environ, Path(server_root), token="")
     env[PROGRESS_LINES_ENV] = "1"
     share = DOWNLOAD_SHARE if convert else 100.0
     argv = [python, "-m", "inference_server", "download", "--dest", str(dest)]
     argv += ["--url", url] if url else []
     argv += ["--sha256", sha256] if sha256 else []
+    argv += ["--no-verify"] if no_verify else []
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a", encoding="utf-8") as log:
         saved = _run(argv, env, log, cancel, lambda line: _download_progress(line, share, on_progress))
@@ -44,7 +48,8 @@ def fetch_checkpoint(python: str, dest: Path, server_root: Path, log_path: Path,
             return path
         target = path.with_suffix(".safetensors")
         on_progress(Progress(CONVERT, target.name, share, CONVERT))
-        # --trust-pickle: the file is the published checkpoint whose sha256 was just checked.
+        # --trust-pickle: the file is the published checkpoint whose sha256 was just checked
+        # (or the person chose no_verify for a file they trust).
         _run([python, "-m", "inference_server", "convert", str(path), str(target), "--trust-pickle"],
              env, log, cancel, lambda line: None)
         on_progress(Progress(CONVERT, target.name, 100.0, "Converted"))

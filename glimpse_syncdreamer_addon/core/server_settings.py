@@ -44,6 +44,9 @@ class ServerSettings:
     extra_args: tuple = ()
     url: str = ""  # REMOTE only
     token: str = ""  # REMOTE only; a local server gets a fresh random token
+    # REMOTE https:// only, whom to trust instead of the system's certificate store (server_trust.py):
+    ca_file: str = ""  # a PEM file with the server's CA (or its self-signed certificate)
+    fingerprint: str = ""  # the SHA-256 of the server's certificate, as `serve` prints it: that one only
     idle_unload_s: float = 0.0  # the server unloads the model after this long idle (0 = never)
     ready_timeout_s: float = 300.0
     output_dir: str = ""  # where finished sets go on this machine

@@ -82,7 +82,11 @@ class Session:
     def _connect_remote(self, settings: ServerSettings) -> None:
         if not settings.url:
             raise ServerStartError(NO_URL_MESSAGE)
-        client = GlimpseClient(settings.url, settings.token)
+        try:
+            client = GlimpseClient(settings.url, settings.token, ca_file=settings.ca_file,
+                                   fingerprint=settings.fingerprint)
+        except ServerError as exc:  # a fingerprint or CA file that does not fit the URL
+            raise ServerStartError(exc.message) from None
 
         def check():
             try:
@@ -103,7 +107,8 @@ class Session:
             asked = False
             if client is not None:  # ready: let it finish cleanly
                 try:
-                    GlimpseClient(client.base_url, client.token, timeout=3).shutdown()
+                    GlimpseClient(client.base_url, client.token, timeout=3, ca_file=client.ca_file,
+                                  fingerprint=client.fingerprint).shutdown()
                     asked = True
                 except ServerError:
                     pass

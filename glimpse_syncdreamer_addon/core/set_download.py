@@ -38,12 +38,16 @@ def _unique_folder(parent: Path, name: str) -> Path:
 
 
 def download_sets(client, job: dict, dest_root: str | Path) -> list:
-    """Download every output file of the finished `job`; return the local set folders by sample."""
+    """Download every output file of the finished `job`; return the local set folders by sample.
+
+    Each file is streamed to disk, no larger than the file list says (client.download_file)."""
     dest_root = Path(dest_root)
     dest_root.mkdir(parents=True, exist_ok=True)
-    by_sample: dict = {}
+    by_sample: dict = {}  # sample -> [(file name, size the list gives or None)]
     for entry in client.list_files(job["id"]):
-        by_sample.setdefault(int(entry["sample"]), []).append(_safe_name(entry["name"]))
+        size = entry.get("size")
+        by_sample.setdefault(int(entry["sample"]), []).append(
+            (_safe_name(entry["name"]), size if isinstance(size, int) and not isinstance(size, bool) else None))
     server_names = {int(out["sample"]): _local_name(out.get("folder", "")) for out in job.get("outputs") or []}
     folders = []
     for sample in sorted(by_sample):
@@ -51,8 +55,8 @@ def download_sets(client, job: dict, dest_root: str | Path) -> list:
         partial = dest_root / f".{name}{protocol.PARTIAL_MARK}{os.getpid()}-{secrets.token_hex(4)}"
         partial.mkdir()
         try:
-            for file_name in by_sample[sample]:
-                (partial / file_name).write_bytes(client.download_file(job["id"], sample, file_name))
+            for file_name, size in by_sample[sample]:
+                client.download_file(job["id"], sample, file_name, partial / file_name, size=size)
             final = _unique_folder(dest_root, name)
             partial.rename(final)
         except BaseException:

@@ -21,7 +21,8 @@ MIN_PYTHON = (3, 10)
 # import name -> pip package name, in the order they are reported
 REQUIRED_MODULES = {"torch": "torch", "numpy": "numpy<2", "PIL": "pillow", "omegaconf": "omegaconf",
                     "safetensors": "safetensors", "fastapi": "fastapi", "uvicorn": "uvicorn",
-                    "pydantic": "pydantic>=2", "pydantic_settings": "pydantic-settings"}
+                    "pydantic": "pydantic>=2", "pydantic_settings": "pydantic-settings",
+                    "cryptography": "cryptography"}
 PROBE_MARK = "GLIMPSE_PROBE "
 
 # Runs inside the chosen interpreter; prints one JSON line. Keep it Python 3.6-compatible so
@@ -232,7 +233,8 @@ def check_remote(settings: ServerSettings) -> list:
     if not settings.url:
         return [CheckItem(MISSING, "server URL", "not set", NO_URL_MESSAGE)]
     try:
-        health = GlimpseClient(settings.url, settings.token).health()
+        health = GlimpseClient(settings.url, settings.token, ca_file=settings.ca_file,
+                               fingerprint=settings.fingerprint).health()
     except ServerError as exc:
         return [CheckItem(MISSING, "server", exc.message, "")]
     detail = (f"{settings.url}: version {health.get('version', '?')}, device {health.get('device', '?')}, "

@@ -6,7 +6,10 @@ from pathlib import Path
 
 from .. import protocol
 from ..cluster.options import add_ray_options, ray_requested
+from ..errors import InputError
+from ..generation.checkpoints import cache_dir
 from ..server.settings import ServerSettings, settings_from
+from ..server.tls import add_tls_options, clear_text_warning, tls_files_from_args
 from .options import add_model_options, make_service, service_options
 
 # ServerSettings field -> the flag that sets it
@@ -50,6 +53,7 @@ def add_parser(commands) -> None:
     serve.add_argument("--exit-with-stdin", action="store_true",
                        help="exit when stdin is closed (for a parent that holds a pipe to it)")
     serve.add_argument("--verbose", action="store_true", help="log every request, not only refused ones")
+    add_tls_options(serve)
     add_model_options(serve)
     add_ray_options(serve, serve=True)
 
@@ -77,9 +81,15 @@ def run(args) -> int:
     if not token:
         token = secrets.token_urlsafe(24)
         log.warning("%s is not set; this server's token is: %s", protocol.TOKEN_ENV, token)
+    tls = tls_files_from_args(args, cache_dir(), settings.host)
     if not is_loopback(settings.host):
         log.warning("listening on %s: other machines can reach this server; anyone with the token can run jobs "
                     "on this GPU. output_dir is refused; files are served over HTTP only.", settings.host)
+        if tls is None:
+            log.warning("%s", clear_text_warning(settings.host))
+    if ray_requested(args) and tls is not None:
+        raise InputError("HTTPS (--tls-*) is served by the plain server, not yet with --ray: leave out --ray, or "
+                         "put a TLS-terminating proxy in front of the Ray server", code=protocol.ErrorCode.BAD_PARAMETER)
     if ray_requested(args):  # Ray Serve instead of uvicorn: cluster/serve_ray.py
         from ..cluster.serve_ray import serve_on_ray
 
@@ -97,4 +107,4 @@ def run(args) -> int:
                  Path(settings.output_root).expanduser().resolve())
 
     return serve(Pipeline(service), token, settings, args.port, verbose=args.verbose, parent_pid=args.parent_pid,
-                 exit_with_stdin=args.exit_with_stdin, on_ready=announce)
+                 exit_with_stdin=args.exit_with_stdin, on_ready=announce, tls=tls)

@@ -1,7 +1,8 @@
 """`python -m inference_server serve`: the app of server/app.py on uvicorn, until told to stop.
 
 Prints the ready line (protocol.format_ready_line) on stdout once the socket accepts
-requests. Stops cleanly on POST /v1/shutdown, SIGINT/SIGTERM, when the process `parent_pid`
+requests; with TLS (tls.py) it serves HTTPS and the ready line carries the certificate's
+SHA-256 fingerprint. Stops cleanly on POST /v1/shutdown, SIGINT/SIGTERM, when the process `parent_pid`
 ends, or (with `exit_with_stdin`) when stdin is closed, e.g. because Blender died.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from ..process_watch import watch_parent, watch_stdin
 from ..version import __version__
 from .app import create_app
 from .settings import ServerSettings
+from .tls import TLSFiles
 
 log = logging.getLogger("glimpse")
 GRACEFUL_SHUTDOWN_S = 5  # open connections get this long after a stop was asked for
@@ -61,7 +63,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(pipeline, token: str, settings: ServerSettings, port: int, *, verbose: bool = False,
-          parent_pid: int | None = None, exit_with_stdin: bool = False, on_ready=None) -> int:
+          parent_pid: int | None = None, exit_with_stdin: bool = False, on_ready=None,
+          tls: TLSFiles | None = None) -> int:
     """Serve until asked to stop; then cancel the jobs, free the model and return 0.
 
     `on_ready(port, url)` is called once the socket accepts requests (after the ready line).
@@ -69,11 +72,12 @@ def serve(pipeline, token: str, settings: ServerSettings, port: int, *, verbose:
     configure_logging(verbose)
     sock = bind(settings.host, port)
     port = sock.getsockname()[1]
-    url = f"http://{url_host(settings.host)}:{port}"
+    url = f"{'https' if tls else 'http'}://{url_host(settings.host)}:{port}"
     app = create_app(pipeline, token, settings)
+    ssl_files = dict(ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key)) if tls else {}
     config = uvicorn.Config(app, http="h11", lifespan="on", log_config=None, access_log=False,
                             proxy_headers=False, server_header=False, timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-                            ws="none")
+                            ws="none", **ssl_files)
     server = uvicorn.Server(config)
     stop_asked = app.state.server.shutdown_requested
 
@@ -85,7 +89,12 @@ def serve(pipeline, token: str, settings: ServerSettings, port: int, *, verbose:
             if stop_asked.wait(0.05):
                 break
         if server.started and not stop_asked.is_set():
-            print(protocol.format_ready_line(port, url, os.getpid(), __version__), flush=True)
+            fingerprint = tls.fingerprint if tls else ""
+            if tls:
+                log.info("HTTPS certificate %s, SHA-256 fingerprint %s (pin it in the add-on's preferences)",
+                         tls.cert, fingerprint)
+            print(protocol.format_ready_line(port, url, os.getpid(), __version__, tls_fingerprint=fingerprint),
+                  flush=True)
             if on_ready is not None:
                 on_ready(port, url)
         stop_asked.wait()

@@ -53,11 +53,12 @@ def test_unreachable_server_says_to_start_it(monkeypatch):
     assert f"http://127.0.0.1:{port}" in info.value.message and "Start it" in info.value.message
 
 
-def test_files_download_as_bytes(fake_server):
+def test_files_stream_to_disk(fake_server, tmp_path):
     fake_server.files = {(0, "view_00.png"): b"png-bytes"}
     client = GlimpseClient(fake_server.url, fake_server.token)
     assert client.list_files("job1") == [{"sample": 0, "name": "view_00.png", "size": 9}]
-    assert client.download_file("job1", 0, "view_00.png") == b"png-bytes"
+    assert client.download_file("job1", 0, "view_00.png", tmp_path / "v.png", size=9) == 9
+    assert (tmp_path / "v.png").read_bytes() == b"png-bytes"
 
 
 def test_normalize_url():

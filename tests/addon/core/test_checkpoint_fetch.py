@@ -25,6 +25,7 @@ class SlowHost(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     content = CONTENT
+    announce_sha = True  # the ETag is the file's sha256 (as Hugging Face's); False: no checksum anywhere
     stall_after = None
     release = threading.Event()
     ranges_seen = []
@@ -40,7 +41,8 @@ class SlowHost(BaseHTTPRequestHandler):
         else:
             self.send_response(200)
         self.send_header("Content-Length", str(len(content) - start))
-        self.send_header("ETag", f'"{hashlib.sha256(content).hexdigest()}"')
+        if type(self).announce_sha:
+            self.send_header("ETag", f'"{hashlib.sha256(content).hexdigest()}"')
         self.end_headers()
         try:
             for offset in range(start, len(content), CHUNK):
@@ -60,6 +62,7 @@ class SlowHost(BaseHTTPRequestHandler):
 @pytest.fixture
 def host():
     SlowHost.content, SlowHost.stall_after, SlowHost.release, SlowHost.ranges_seen = CONTENT, None, threading.Event(), []
+    SlowHost.announce_sha = True
     server = ThreadingHTTPServer(("127.0.0.1", 0), SlowHost)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/syncdreamer-pretrain.ckpt"
@@ -68,7 +71,7 @@ def host():
     server.server_close()
 
 
-def _download(task, tmp_path, repo_root, url, *, wait=True, sha256="", convert=False):
+def _download(task, tmp_path, repo_root, url, *, wait=True, sha256="", convert=False, no_verify=False):
     seen = []
 
     def work(cancel, on_progress):
@@ -77,7 +80,7 @@ def _download(task, tmp_path, repo_root, url, *, wait=True, sha256="", convert=F
             on_progress(progress)
         return fetch_checkpoint(sys.executable, tmp_path / "ckpt" / "syncdreamer-pretrain.ckpt", repo_root,
                                 tmp_path / "download.log", cancel=cancel, on_progress=record, url=url,
-                                sha256=sha256, convert=convert)
+                                sha256=sha256, convert=convert, no_verify=no_verify)
 
     return task.start(st.DOWNLOAD, work, wait=wait), seen
 
@@ -127,6 +130,18 @@ def test_a_checksum_failure_is_reported_and_the_bad_file_deleted(host, tmp_path,
     assert outcome.state == st.FAILED and task.state == st.FAILED
     assert "Checksum mismatch" in task.error and CONTENT_SHA in task.error
     assert not list((tmp_path / "ckpt").iterdir())  # neither the file nor its .part
+
+
+def test_a_file_without_a_checksum_is_refused_unless_no_verify(host, tmp_path, repo_root):
+    SlowHost.announce_sha = False
+    task = st.SetupTask()
+    outcome, _ = _download(task, tmp_path, repo_root, host)
+    assert outcome.state == st.FAILED
+    assert "No sha256 is known" in task.error and "--no-verify" in task.error
+    assert not list((tmp_path / "ckpt").iterdir())  # nothing installed
+    outcome, _ = _download(task, tmp_path, repo_root, host, no_verify=True)
+    assert outcome.state == st.DONE and outcome.result.read_bytes() == CONTENT
+    assert "WARNING: --no-verify" in (tmp_path / "download.log").read_text()  # the choice is on record
 
 
 def test_progress_lines_are_parsed_and_other_lines_ignored():
