@@ -18,6 +18,9 @@ import numpy as np
 from . import cameras, protocol
 from .errors import InputError
 from .proxy_mesh import DEFAULT_RESOLUTION, RESOLUTIONS, MeshError, ProxyMesh, ViewCamera, build_proxy_mesh, write_ply
+from .proxy_mesh.export import DEFAULT_FACES, DEFAULT_TEXTURE_SIZE, write_mesh_file
+from .proxy_mesh.masks import SILHOUETTE_METHODS, choose_masks
+from .proxy_mesh.silhouettes import BACKGROUND_TOLERANCE
 
 log = logging.getLogger("glimpse")
 
@@ -30,27 +33,45 @@ def add_parser(commands) -> None:
         "folder of only view_00.png ... view_15.png, or a 4096x256 strip PNG (the model's fixed cameras). "
         "Writes a binary PLY with per-vertex colours and an 'unseen' flag.")
     mesh.add_argument("folder", type=Path, metavar="FOLDER", help="the view set (folder or strip PNG)")
-    mesh.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.ply", help="the PLY file to write")
+    mesh.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.ply|OUT.glb",
+                      help="the file to write: .ply, the coloured proxy mesh; .glb, a light textured asset")
     mesh.add_argument("--resolution", type=int, default=DEFAULT_RESOLUTION,
                       help=f"grid cells along the object's longest side, {RESOLUTIONS[0]}..{RESOLUTIONS[1]} "
                            f"(default {DEFAULT_RESOLUTION}; 256 for finer detail)")
     mesh.add_argument("--keep-all-views", action="store_true",
                       help="use every view even when one disagrees with the others")
+    mesh.add_argument("--faces", type=int, default=DEFAULT_FACES,
+                      help=f".glb: the asset's triangle budget (default {DEFAULT_FACES})")
+    mesh.add_argument("--texture-size", type=int, default=DEFAULT_TEXTURE_SIZE,
+                      help=f".glb: the texture's width and height in pixels (default {DEFAULT_TEXTURE_SIZE})")
+    mesh.add_argument("--masks", type=Path, default=None, metavar="FOLDER",
+                      help="object masks made elsewhere: mask_00.png ... mask_15.png (white = object)")
+    mesh.add_argument("--silhouettes", choices=SILHOUETTE_METHODS, default="auto",
+                      help="without --masks: rembg background removal (auto: where it and its model are "
+                           "installed and the views have no transparency) or the white background")
+    mesh.add_argument("--background-tolerance", type=float, default=BACKGROUND_TOLERANCE,
+                      help="how far below the border's white (0..1) a pixel connected to the border may be "
+                           f"and still count as background (default {BACKGROUND_TOLERANCE})")
 
 
 def run(args) -> int:
     started = time.perf_counter()
-    mesh = mesh_from_folder(args.folder, args.resolution, reject_views=not args.keep_all_views)
-    if args.output.suffix.lower() != ".ply":
-        raise InputError(f"the output must be a .ply file, got {args.output}", code=protocol.ErrorCode.BAD_PARAMETER)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    write_ply(args.output, mesh.vertices, mesh.faces, mesh.colours, mesh.unseen, mesh.normals,
-              comment=f"Glimpse3D proxy mesh of {args.folder.name}, resolution {mesh.resolution}")
-    if mesh.rejected_views:
-        print(f"note: left out view(s) {', '.join(map(str, mesh.rejected_views))}: their silhouettes disagree "
+    if args.output.suffix.lower() not in (".ply", ".glb"):
+        raise InputError(f"the output must be a .ply (coloured proxy mesh) or .glb (textured asset) file, got "
+                         f"{args.output}", code=protocol.ErrorCode.BAD_PARAMETER)
+    images, view_cameras = read_views(args.folder)
+    masks = choose_masks(images, args.silhouettes, args.masks)
+    try:
+        written = write_mesh_file(args.output, images, view_cameras, resolution=args.resolution, masks=masks,
+                                  reject_views=not args.keep_all_views, tolerance=args.background_tolerance,
+                                  faces=args.faces, texture_size=args.texture_size,
+                                  comment=f"Glimpse3D proxy mesh of {args.folder.name}, resolution {args.resolution}")
+    except MeshError as error:
+        raise InputError(f"{args.folder}: {error}", code=protocol.ErrorCode.BAD_PARAMETER) from None
+    if written.rejected_views:
+        print(f"note: left out view(s) {', '.join(map(str, written.rejected_views))}: their silhouettes disagree "
               "with the other views", file=sys.stderr)
-    print(f"{args.output}: {len(mesh.vertices)} vertices, {len(mesh.faces)} triangles, "
-          f"{int(mesh.unseen.sum())} unseen vertices, {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    print(f"{args.output}: {written.summary}, {time.perf_counter() - started:.1f} s", file=sys.stderr)
     print(args.output, flush=True)
     return 0
 
@@ -105,9 +126,24 @@ def fixed_cameras() -> list:
 def mesh_from_folder(source, resolution: int = DEFAULT_RESOLUTION, reject_views: bool = True) -> ProxyMesh:
     images, view_cameras = read_views(source)
     try:
-        return build_proxy_mesh(images, view_cameras, resolution=resolution, reject_views=reject_views)
+        return build_proxy_mesh(images, view_cameras, resolution=resolution, reject_views=reject_views,
+                                masks=choose_masks(images))
     except MeshError as error:
         raise InputError(f"{source}: {error}", code=protocol.ErrorCode.BAD_PARAMETER) from None
+
+
+def write_set_asset(folder) -> Path:
+    """Write asset.glb (the textured asset at default settings) into the set `folder` and list it
+    in its cameras.json: {"asset": {"file", "faces", "texture_size", "rejected_views"}}."""
+    folder = Path(folder)
+    images, view_cameras = read_views(folder)
+    try:
+        written = write_mesh_file(folder / protocol.ASSET_FILE, images, view_cameras, masks=choose_masks(images))
+    except MeshError as error:
+        raise InputError(f"{folder}: {error}", code=protocol.ErrorCode.BAD_PARAMETER) from None
+    _list_mesh(folder, {"file": protocol.ASSET_FILE, "faces": written.faces, "texture_size": DEFAULT_TEXTURE_SIZE,
+                        "rejected_views": list(written.rejected_views)}, key="asset")
+    return written.path
 
 
 def write_set_mesh(folder, resolution: int = DEFAULT_RESOLUTION) -> Path:
@@ -122,11 +158,11 @@ def write_set_mesh(folder, resolution: int = DEFAULT_RESOLUTION) -> Path:
     return path
 
 
-def _list_mesh(folder: Path, entry: dict) -> None:
-    """cameras.json with its "mesh" entry, replaced whole (a temporary file, then a rename)."""
+def _list_mesh(folder: Path, entry: dict, key: str = "mesh") -> None:
+    """cameras.json with its "mesh" (or "asset") entry, replaced whole (a temporary file, then a rename)."""
     cameras_path = folder / protocol.CAMERAS_FILE
     document = json.loads(cameras_path.read_text(encoding="utf-8"))
-    document["mesh"] = entry
+    document[key] = entry
     partial = cameras_path.with_name(f".{cameras_path.name}.partial-{os.getpid()}")
     partial.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     os.replace(partial, cameras_path)
@@ -148,12 +184,13 @@ def add_generate_options(parser) -> None:
     parser.add_argument("--mesh", action="store_true", default=None, help=f"{specs['mesh'].hint} (mesh.ply)")
     parser.add_argument("--mesh-resolution", type=int, default=None,
                         help=f"{specs['mesh_resolution'].hint} (default {specs['mesh_resolution'].default})")
+    parser.add_argument("--mesh-asset", action="store_true", default=None, help=specs["mesh_asset"].hint)
 
 
 def job_options_from_args(args) -> dict:
     from .params import cli_flag
 
-    given = {"mesh": args.mesh, "mesh_resolution": args.mesh_resolution}
+    given = {"mesh": args.mesh, "mesh_resolution": args.mesh_resolution, "mesh_asset": args.mesh_asset}
     return job_options({name: value for name, value in given.items() if value is not None}, spell=cli_flag)
 
 
@@ -162,6 +199,12 @@ def write_mesh_if_asked(folder, views, request) -> None:
     object can be told apart (random weights paint noise) give no mesh: cameras.json then says why
     ({"mesh": {"file": null, "error": ...}}) and the views are kept."""
     options = getattr(request, "options", None) or {}
+    if options.get("mesh_asset"):
+        try:
+            write_set_asset(folder)
+        except InputError as error:
+            log.warning("no textured asset for %s: %s", Path(folder).name, error.message)
+            _list_mesh(Path(folder), {"file": None, "error": error.message}, key="asset")
     if not options.get("mesh"):
         return
     resolution = options.get("mesh_resolution", DEFAULT_RESOLUTION)

@@ -18,13 +18,9 @@ import numpy as np
 import xatlas
 
 from .build import DEFAULT_RESOLUTION, MeshError, ProxyMesh, build_proxy_mesh
+from .export import DEFAULT_FACES, DEFAULT_TEXTURE_SIZE, FACES_RANGE, TEXTURE_SIZES
 from .silhouettes import BACKGROUND_TOLERANCE
 from .texture_bake import bake_texture
-
-DEFAULT_FACES = 20000
-FACES_RANGE = (500, 500000)
-DEFAULT_TEXTURE_SIZE = 1024
-TEXTURE_SIZES = (64, 8192)
 # Empty texels between two charts of the atlas: enough that filtering never mixes two charts.
 ATLAS_PADDING = 4
 
