@@ -129,9 +129,14 @@ def _check_views(hull_field: HullField, low, high, reject_views: bool):
     kept = list(range(len(hull_field.cameras)))
     tolerance = CHECK_TOLERANCE_CELLS * grid.cell_size
     while reject_views and len(hull_field.cameras) - len(kept) < MAX_REJECTED and len(kept) > 3:
-        shares = _outside_shares(per_view[kept], tolerance)
-        worst = int(np.argmax(shares))
-        if not is_outlier(shares, worst):
+        # two ways to disagree: cutting away what the others keep (a shifted view, a missing part),
+        # or showing what the others' hull does not (a foreign blob); the view that stands out most
+        shares = (_outside_shares(per_view[kept], tolerance),
+                  _uncovered_shares(hull_field, kept, per_view[kept], grid.node_points(_all_nodes(grid))))
+        standing = [_standing(share) for share in shares]
+        measure = int(np.argmax([stand.max() for stand in standing]))
+        worst = int(np.argmax(standing[measure]))
+        if not is_outlier(shares[measure], worst):
             break
         kept.pop(worst)
     inside = per_view[kept].max(axis=0) < 0
@@ -152,6 +157,51 @@ def is_outlier(shares: np.ndarray, index: int) -> bool:
     median = float(np.median(shares))
     spread = max(1.4826 * float(np.median(np.abs(shares - median))), MIN_SPREAD)
     return bool(shares[index] > max(REJECT_SHARE, median + REJECT_SPREADS * spread))
+
+
+def _standing(shares: np.ndarray) -> np.ndarray:
+    """How far each share lies above the median, in robust spreads."""
+    median = float(np.median(shares))
+    spread = max(1.4826 * float(np.median(np.abs(shares - median))), MIN_SPREAD)
+    return (shares - median) / spread
+
+
+def _all_nodes(grid) -> np.ndarray:
+    shape = grid.values.shape[-3:]
+    return np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1).reshape(-1, 3)
+
+
+# Silhouettes are compared with the others' hull in blocks of this many pixels a side.
+COVER_BLOCK_PX = 4
+
+
+def _uncovered_shares(hull_field: HullField, kept, per_view: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """For each view: the share of its silhouette (in blocks of COVER_BLOCK_PX) that the other
+    views' hull, projected into it, does not reach within a block."""
+    order = np.argsort(per_view, axis=0)
+    largest = np.take_along_axis(per_view, order[-1:], axis=0)[0]
+    second = np.take_along_axis(per_view, order[-2:-1], axis=0)[0]
+    shares = np.zeros(len(per_view))
+    for slot, view in enumerate(kept):
+        others = np.where(order[-1] == slot, second, largest) < 0
+        camera = hull_field.cameras[view]
+        rows, columns = -(-camera.height // COVER_BLOCK_PX), -(-camera.width // COVER_BLOCK_PX)
+        u, v, _ = camera.pixels(points[others])
+        block_u = np.clip((u / COVER_BLOCK_PX).astype(np.int64), 0, columns - 1)
+        block_v = np.clip((v / COVER_BLOCK_PX).astype(np.int64), 0, rows - 1)
+        reached = np.zeros((rows + 2, columns + 2), dtype=bool)
+        reached[block_v + 1, block_u + 1] = True
+        near = np.zeros_like(reached)  # within a block of a reached one
+        for dv in (-1, 0, 1):
+            for du in (-1, 0, 1):
+                near[1:-1, 1:-1] |= reached[1 + dv:rows + 1 + dv, 1 + du:columns + 1 + du]
+        inside = hull_field.distance_images[view] < 0
+        padded = np.zeros((rows * COVER_BLOCK_PX, columns * COVER_BLOCK_PX), dtype=bool)
+        padded[:inside.shape[0], :inside.shape[1]] = inside
+        blocks = padded.reshape(rows, COVER_BLOCK_PX, columns, COVER_BLOCK_PX).all(axis=(1, 3))
+        if blocks.any():
+            shares[slot] = float((blocks & ~near[1:-1, 1:-1]).sum()) / float(blocks.sum())
+    return shares
 
 
 def _outside_shares(per_view: np.ndarray, tolerance: float) -> np.ndarray:
