@@ -16,7 +16,7 @@ import numpy as np
 NEAR_WHITE = 0.92
 # A pixel can be background when its darkest channel is within this of the background's level
 # (the median darkest channel along the border): generated whites vary by a few levels.
-BACKGROUND_TOLERANCE = 0.04
+BACKGROUND_TOLERANCE = 0.02
 # Exact Euclidean distances are computed up to this many pixels; farther ones are clamped,
 # which only makes the coarse-to-fine search visit a few more cells than needed.
 DISTANCE_BAND_PX = 24
