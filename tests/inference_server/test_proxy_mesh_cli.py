@@ -122,8 +122,9 @@ def test_mesh_of_a_set_that_a_generation_wrote(tmp_path, data_dir, scene_rgb):
 
 
 def test_job_options_are_checked_with_their_defaults():
-    assert mesh_command.job_options({}) == {"mesh": False, "mesh_resolution": 128}
-    assert mesh_command.job_options({"mesh": True, "mesh_resolution": 256}) == {"mesh": True, "mesh_resolution": 256}
+    assert mesh_command.job_options({}) == {"mesh": False, "mesh_resolution": 128, "mesh_asset": False}
+    assert mesh_command.job_options({"mesh": True, "mesh_resolution": 256}) == {"mesh": True, "mesh_resolution": 256,
+                                                                                "mesh_asset": False}
     with pytest.raises(Exception, match="'mesh_resolution' must be between 32 and 512, got 8"):
         mesh_command.job_options({"mesh_resolution": 8})
     with pytest.raises(Exception, match="'mesh' must be true or false"):
