@@ -148,6 +148,8 @@ JOB_OPTIONS = (
     ParamSpec("mesh", "flag", False, hint="also write mesh.ply, a coloured proxy mesh of the object, into each set"),
     ParamSpec("mesh_resolution", "integer", 128, 32, 512,
               hint="grid cells along the object's longest side in mesh.ply; 128 takes about a second, 256 a few"),
+    ParamSpec("mesh_asset", "flag", False,
+              hint="also write asset.glb, a light textured mesh of the object (glTF), into each set"),
 )
 JOB_OPTION_SPECS = {spec.name: spec for spec in JOB_OPTIONS}
 JOB_OPTION_NAMES = tuple(JOB_OPTION_SPECS)
@@ -206,6 +208,7 @@ GRID_FILE = "grid.png"
 CAMERAS_FILE = "cameras.json"  # written last: its presence marks a complete set
 TRANSFORMS_FILE = "transforms.json"
 MESH_FILE = "mesh.ply"  # optional
+ASSET_FILE = "asset.glb"  # optional: the textured asset
 SET_FILES = (*VIEW_FILES, INPUT_FILE, GRID_FILE, CAMERAS_FILE, TRANSFORMS_FILE)
 SAMPLE_FOLDER_PREFIX = "sample_"  # with several samples: <folder>/sample_0 .. sample_{N-1}
 PARTIAL_MARK = ".partial-"  # hidden folders being written: .<name>.partial-<pid>-<random>

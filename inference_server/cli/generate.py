@@ -23,15 +23,16 @@ def add_parser(commands) -> None:
 
 
 def add_job_options(parser) -> None:
-    """--mesh and --mesh-resolution (protocol.JOB_OPTIONS)."""
+    """--mesh, --mesh-resolution and --mesh-asset (protocol.JOB_OPTIONS)."""
     specs = protocol.JOB_OPTION_SPECS
     parser.add_argument("--mesh", action="store_true", default=None, help=f"{specs['mesh'].hint} (mesh.ply)")
     parser.add_argument("--mesh-resolution", type=int, default=None,
                         help=f"{specs['mesh_resolution'].hint} (default {specs['mesh_resolution'].default})")
+    parser.add_argument("--mesh-asset", action="store_true", default=None, help=specs["mesh_asset"].hint)
 
 
 def job_options_from_args(args) -> dict:
-    given = {"mesh": args.mesh, "mesh_resolution": args.mesh_resolution}
+    given = {"mesh": args.mesh, "mesh_resolution": args.mesh_resolution, "mesh_asset": args.mesh_asset}
     return job_options({name: value for name, value in given.items() if value is not None}, spell=cli_flag)
 
 

@@ -37,9 +37,9 @@ from pathlib import Path
 from .. import protocol
 from ..errors import InputError, SetupError
 from ..view_set import staging
-from ..view_set.mesh import write_mesh_if_asked
 from ..view_set.writing import write_set_files
 from .images import load_image, normalize_mode
+from .masks import write_mesh_if_asked
 from .params import GenerationParams
 from .preprocess import check_has_object
 from .progress import WRITING, GenerationCancelled, ProgressEvent

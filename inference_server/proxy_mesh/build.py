@@ -10,7 +10,7 @@ import numpy as np
 from ..protocol import JOB_OPTION_SPECS
 from . import colours as colour_module
 from .hull import HullField, ViewCamera, common_view_box, full_grid, surface_cells
-from .silhouettes import as_float_image, signed_distance, silhouette
+from .silhouettes import BACKGROUND_TOLERANCE, as_float_image, signed_distance, silhouette
 from .tetra import extract_surface
 
 _RESOLUTION = JOB_OPTION_SPECS["mesh_resolution"]  # the protocol's range, for every entry point
@@ -18,10 +18,15 @@ RESOLUTIONS = (int(_RESOLUTION.low), int(_RESOLUTION.high))  # the fewest and mo
 DEFAULT_RESOLUTION = int(_RESOLUTION.default)
 # The grid on which views are compared with each other and the object's box is found.
 CHECK_CELLS = 48
-# A view is rejected when more than this share of the others' hull falls outside its
-# silhouette (by more than CHECK_TOLERANCE_CELLS) and it is an outlier among the views.
+# A view is rejected when the share of the others' hull that falls outside its silhouette (by
+# more than CHECK_TOLERANCE_CELLS) is far outside the spread of the views' shares: above the median
+# by more than REJECT_SPREADS robust spreads (1.4826 x the median absolute deviation, the standard
+# deviation of well-behaved shares), and above REJECT_SHARE whatever the spread. The spread is at
+# least MIN_SPREAD: on a clean scene most shares are exactly zero, and a few cells that a thin
+# part leaves in some views must not look infinitely far out.
 REJECT_SHARE = 0.005
-REJECT_RATIO = 4.0
+REJECT_SPREADS = 8.0
+MIN_SPREAD = 0.001
 CHECK_TOLERANCE_CELLS = 0.5
 MAX_REJECTED = 4
 # The object sits inside the views with a margin: a silhouette that covers more than this share of
@@ -48,12 +53,14 @@ class ProxyMesh:
 
 
 def build_proxy_mesh(images, view_cameras, resolution: int = DEFAULT_RESOLUTION, masks=None,
-                     reject_views: bool = True) -> ProxyMesh:
+                     reject_views: bool = True, tolerance: float = BACKGROUND_TOLERANCE) -> ProxyMesh:
     """The coloured visual hull of the object in `images`.
 
     images: one (H, W, 3|4) array per view (uint8, or float 0..1); view_cameras: a `ViewCamera`
     per view; resolution: grid cells along the longest side of the object's box; masks: optional
-    (H, W) object masks per view (None entries allowed), else alpha or the white background.
+    (H, W) object masks per view (None entries allowed), else alpha or the white background
+    (the near-white region connected to the border; `tolerance`: how far below the border's white
+    a pixel may be and still be background, 0..1).
     """
     started = time.perf_counter()
     timings = {}
@@ -72,7 +79,7 @@ def build_proxy_mesh(images, view_cameras, resolution: int = DEFAULT_RESOLUTION,
         if image.shape[:2] != (camera.height, camera.width):
             raise MeshError(f"view {index} is {image.shape[1]}x{image.shape[0]} pixels but its camera "
                             f"is {camera.width}x{camera.height}")
-    shapes = [silhouette(image, mask) for image, mask in zip(images, masks)]
+    shapes = [silhouette(image, mask, tolerance) for image, mask in zip(images, masks)]
     empty = [index for index, shape in enumerate(shapes) if not shape.any()]
     if empty:
         raise MeshError(f"no object in view{'s' if len(empty) > 1 else ''} {_listing(empty)}: the whole "
@@ -122,10 +129,14 @@ def _check_views(hull_field: HullField, low, high, reject_views: bool):
     kept = list(range(len(hull_field.cameras)))
     tolerance = CHECK_TOLERANCE_CELLS * grid.cell_size
     while reject_views and len(hull_field.cameras) - len(kept) < MAX_REJECTED and len(kept) > 3:
-        shares = _outside_shares(per_view[kept], tolerance)
-        worst = int(np.argmax(shares))
-        typical = float(np.median(shares))
-        if shares[worst] <= REJECT_SHARE or shares[worst] <= REJECT_RATIO * typical:
+        # two ways to disagree: cutting away what the others keep (a shifted view, a missing part),
+        # or showing what the others' hull does not (a foreign blob); the view that stands out most
+        shares = (_outside_shares(per_view[kept], tolerance),
+                  _uncovered_shares(hull_field, kept, per_view[kept], grid.node_points(_all_nodes(grid))))
+        standing = [_standing(share) for share in shares]
+        measure = int(np.argmax([stand.max() for stand in standing]))
+        worst = int(np.argmax(standing[measure]))
+        if not is_outlier(shares[measure], worst):
             break
         kept.pop(worst)
     inside = per_view[kept].max(axis=0) < 0
@@ -138,6 +149,59 @@ def _check_views(hull_field: HullField, low, high, reject_views: bool):
     box_low = grid.origin + grid.cell_size * (nodes.min(axis=0) - margin)
     box_high = grid.origin + grid.cell_size * (nodes.max(axis=0) + margin)
     return kept, np.maximum(box_low, low), np.minimum(box_high, high)
+
+
+def is_outlier(shares: np.ndarray, index: int) -> bool:
+    """Whether view `index`'s share is far outside the spread of all the views' shares (median
+    and median absolute deviation: one bad view cannot widen the spread that judges it)."""
+    median = float(np.median(shares))
+    spread = max(1.4826 * float(np.median(np.abs(shares - median))), MIN_SPREAD)
+    return bool(shares[index] > max(REJECT_SHARE, median + REJECT_SPREADS * spread))
+
+
+def _standing(shares: np.ndarray) -> np.ndarray:
+    """How far each share lies above the median, in robust spreads."""
+    median = float(np.median(shares))
+    spread = max(1.4826 * float(np.median(np.abs(shares - median))), MIN_SPREAD)
+    return (shares - median) / spread
+
+
+def _all_nodes(grid) -> np.ndarray:
+    shape = grid.values.shape[-3:]
+    return np.stack(np.meshgrid(*[np.arange(n) for n in shape], indexing="ij"), axis=-1).reshape(-1, 3)
+
+
+# Silhouettes are compared with the others' hull in blocks of this many pixels a side.
+COVER_BLOCK_PX = 4
+
+
+def _uncovered_shares(hull_field: HullField, kept, per_view: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """For each view: the share of its silhouette (in blocks of COVER_BLOCK_PX) that the other
+    views' hull, projected into it, does not reach within a block."""
+    order = np.argsort(per_view, axis=0)
+    largest = np.take_along_axis(per_view, order[-1:], axis=0)[0]
+    second = np.take_along_axis(per_view, order[-2:-1], axis=0)[0]
+    shares = np.zeros(len(per_view))
+    for slot, view in enumerate(kept):
+        others = np.where(order[-1] == slot, second, largest) < 0
+        camera = hull_field.cameras[view]
+        rows, columns = -(-camera.height // COVER_BLOCK_PX), -(-camera.width // COVER_BLOCK_PX)
+        u, v, _ = camera.pixels(points[others])
+        block_u = np.clip((u / COVER_BLOCK_PX).astype(np.int64), 0, columns - 1)
+        block_v = np.clip((v / COVER_BLOCK_PX).astype(np.int64), 0, rows - 1)
+        reached = np.zeros((rows + 2, columns + 2), dtype=bool)
+        reached[block_v + 1, block_u + 1] = True
+        near = np.zeros_like(reached)  # within a block of a reached one
+        for dv in (-1, 0, 1):
+            for du in (-1, 0, 1):
+                near[1:-1, 1:-1] |= reached[1 + dv:rows + 1 + dv, 1 + du:columns + 1 + du]
+        inside = hull_field.distance_images[view] < 0
+        padded = np.zeros((rows * COVER_BLOCK_PX, columns * COVER_BLOCK_PX), dtype=bool)
+        padded[:inside.shape[0], :inside.shape[1]] = inside
+        blocks = padded.reshape(rows, COVER_BLOCK_PX, columns, COVER_BLOCK_PX).all(axis=(1, 3))
+        if blocks.any():
+            shares[slot] = float((blocks & ~near[1:-1, 1:-1]).sum()) / float(blocks.sum())
+    return shares
 
 
 def _outside_shares(per_view: np.ndarray, tolerance: float) -> np.ndarray:

@@ -45,12 +45,19 @@ def write_ply(path, vertices, faces, colours, unseen, normals=None, comment: str
     header += [f"element vertex {len(vertices)}"]
     header += [f"property {_type_name(records.dtype[name])} {name}" for name in records.dtype.names]
     header += [f"element face {len(faces)}", "property list uchar int vertex_indices", "end_header"]
+    return write_atomically(path, [("\n".join(header) + "\n").encode("ascii"), records.tobytes(),
+                                   face_records.tobytes()])
+
+
+def write_atomically(path, chunks) -> Path:
+    """Write the byte strings `chunks` into `path` whole or not at all (a temporary file beside
+    it, then a rename) and return the path."""
+    path = Path(path)
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
         with open(partial, "wb") as stream:
-            stream.write(("\n".join(header) + "\n").encode("ascii"))
-            stream.write(records.tobytes())
-            stream.write(face_records.tobytes())
+            for chunk in chunks:
+                stream.write(chunk)
         os.replace(partial, path)
     except BaseException:
         partial.unlink(missing_ok=True)

@@ -1,16 +1,22 @@
 """Silhouettes of the object in each view, and their signed distance images.
 
 A silhouette comes from, in this order: a mask given by the caller (the server's background
-removal), the view's alpha channel when it has real transparency, else a near-white threshold
-(SyncDreamer paints the background white). Only numpy: this runs inside Blender too.
+removal, or masks made elsewhere), the view's alpha channel when it has real transparency, else
+the white background: the near-white region connected to the image's border. SyncDreamer paints
+the background white (not exactly 255, hence a tolerance), so a near-white part of the object
+(the lit side of a white mug) stays object unless it touches the background with no darker
+outline between, and a near-white hole inside an outline is object unless it reaches the border.
+Only numpy: this runs inside Blender too.
 """
 from __future__ import annotations
 
 import numpy as np
 
-# A pixel is background when its darkest channel is brighter than this (0..1): SyncDreamer's
-# white is rarely exactly 1.0, and a slightly grey floor shadow should stay background.
+# The border must be at least this bright (darkest channel, 0..1) to count as a white background.
 NEAR_WHITE = 0.92
+# A pixel can be background when its darkest channel is within this of the background's level
+# (the median darkest channel along the border): generated whites vary by a few levels.
+BACKGROUND_TOLERANCE = 0.02
 # Exact Euclidean distances are computed up to this many pixels; farther ones are clamped,
 # which only makes the coarse-to-fine search visit a few more cells than needed.
 DISTANCE_BAND_PX = 24
@@ -28,9 +34,10 @@ def as_float_image(image) -> np.ndarray:
     return np.clip(array.astype(np.float32), 0.0, 1.0)
 
 
-def silhouette(image: np.ndarray, mask=None) -> np.ndarray:
+def silhouette(image: np.ndarray, mask=None, tolerance: float = BACKGROUND_TOLERANCE) -> np.ndarray:
     """(H, W) bool, True on the object. `image` as from `as_float_image`; `mask` (H, W) any
-    numeric or bool array (non-zero / above half = object) wins when given."""
+    numeric or bool array (non-zero / above half = object) wins when given; `tolerance` (0..1):
+    how far below the background's white a pixel may be and still count as background."""
     height, width = image.shape[:2]
     if mask is not None:
         mask = np.asarray(mask)
@@ -44,7 +51,41 @@ def silhouette(image: np.ndarray, mask=None) -> np.ndarray:
         return mask.astype(np.float32) / scale > 0.5
     if image.shape[2] == 4 and float(image[..., 3].min()) < 0.5:
         return image[..., 3] > 0.5
-    return image[..., :3].min(axis=2) < NEAR_WHITE
+    return ~white_background(image, tolerance)
+
+
+def white_background(image: np.ndarray, tolerance: float = BACKGROUND_TOLERANCE) -> np.ndarray:
+    """(H, W) bool: the near-white pixels connected to the image's border (4-neighbours, so a
+    background never leaks through a diagonal gap in an outline). Near-white means a darkest
+    channel within `tolerance` of the border's level; a border darker than NEAR_WHITE is no
+    white background, and then nothing is."""
+    darkest = image[..., :3].min(axis=2)
+    border = np.concatenate([darkest[0], darkest[-1], darkest[1:-1, 0], darkest[1:-1, -1]])
+    level = float(np.median(border))
+    if level < NEAR_WHITE:
+        return np.zeros(darkest.shape, dtype=bool)
+    candidate = darkest >= level - float(tolerance)
+    reached = np.zeros_like(candidate)
+    for edge in (np.s_[0, :], np.s_[-1, :], np.s_[:, 0], np.s_[:, -1]):
+        reached[edge] = candidate[edge]
+    count = -1
+    while int(reached.sum()) != count:  # a few sweeps: each follows a path through one more turn
+        count = int(reached.sum())
+        reached = _spread_along_rows(candidate, reached)
+        reached = _spread_along_rows(candidate.T, reached.T).T
+    return reached
+
+
+def _spread_along_rows(candidate: np.ndarray, reached: np.ndarray) -> np.ndarray:
+    """`reached` grown along each row: a run of candidate pixels with one reached pixel is
+    reached whole."""
+    before = np.zeros_like(candidate)
+    before[:, 1:] = candidate[:, :-1]
+    runs = np.cumsum(candidate & ~before).reshape(candidate.shape) * candidate  # run number, 0 = none
+    hit = np.zeros(int(runs.max()) + 1, dtype=bool)
+    hit[runs[reached & candidate]] = True
+    hit[0] = False
+    return hit[runs]
 
 
 def _squared_distance_to(targets: np.ndarray, band: int) -> np.ndarray:

@@ -11,6 +11,7 @@ from PIL import Image
 
 from inference_server import protocol
 from inference_server.cli import main as cli
+from inference_server.generation.masks import write_mesh_if_asked
 from inference_server.generation.params import job_options
 from inference_server.view_set import mesh as set_mesh
 from view_set_files import strip_from_views, write_view_set
@@ -126,8 +127,9 @@ def test_mesh_of_a_set_that_a_generation_wrote(tmp_path, data_dir, scene_rgb):
 
 
 def test_job_options_are_checked_with_their_defaults():
-    assert job_options({}) == {"mesh": False, "mesh_resolution": 128}
-    assert job_options({"mesh": True, "mesh_resolution": 256}) == {"mesh": True, "mesh_resolution": 256}
+    assert job_options({}) == {"mesh": False, "mesh_resolution": 128, "mesh_asset": False}
+    assert job_options({"mesh": True, "mesh_resolution": 256}) == {"mesh": True, "mesh_resolution": 256,
+                                                                   "mesh_asset": False}
     with pytest.raises(Exception, match="'mesh_resolution' must be between 32 and 512, got 8"):
         job_options({"mesh_resolution": 8})
     with pytest.raises(Exception, match="'mesh' must be true or false"):
@@ -141,9 +143,9 @@ class _Request:
 
 def test_set_writer_writes_the_mesh_only_when_asked(tmp_path, scene_rgb):
     folder = write_view_set(tmp_path / "asked", scene_rgb, scene_rgb[0], metadata())
-    set_mesh.write_mesh_if_asked(folder, scene_rgb, _Request())
+    write_mesh_if_asked(folder, scene_rgb, _Request())
     assert not (folder / protocol.MESH_FILE).exists()
-    set_mesh.write_mesh_if_asked(folder, scene_rgb, _Request(mesh=True, mesh_resolution=48))
+    write_mesh_if_asked(folder, scene_rgb, _Request(mesh=True, mesh_resolution=48))
     assert closed(read_ply(folder / protocol.MESH_FILE)["faces"])
     assert json.loads((folder / protocol.CAMERAS_FILE).read_text())["mesh"]["resolution"] == 48
 
@@ -152,7 +154,7 @@ def test_set_writer_records_why_there_is_no_mesh(tmp_path):
     rng = np.random.default_rng(0)
     noise = [Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)) for _ in range(16)]
     folder = write_view_set(tmp_path / "noise", noise, noise[0], metadata())
-    set_mesh.write_mesh_if_asked(folder, noise, _Request(mesh=True, mesh_resolution=64))
+    write_mesh_if_asked(folder, noise, _Request(mesh=True, mesh_resolution=64))
     assert not (folder / protocol.MESH_FILE).exists()
     entry = json.loads((folder / protocol.CAMERAS_FILE).read_text())["mesh"]
     assert entry["file"] is None and "no background in views 0, 1" in entry["error"]

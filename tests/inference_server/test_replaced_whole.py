@@ -8,7 +8,7 @@ from PIL import Image
 
 from inference_server import protocol
 from inference_server.generation.batch import MANIFEST_FILE, run_batch
-from inference_server.view_set.mesh import write_mesh_if_asked
+from inference_server.generation.masks import write_mesh_if_asked
 from view_set_files import example_metadata, write_view_set
 
 
