@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..errors import InputError, SetupError
 from ..generation.batch import DONE, FAILED, BatchItem, ItemResult
+from ..generation.pipeline import GenerationRequest
 from .connect import error_summary
 from .models import placement, run_one
 from .transfer import write_files
@@ -30,8 +31,6 @@ class BatchWorker:
         return placement()
 
     def generate(self, image: bytes, input_name: str, params) -> dict:
-        from ..generation.pipeline import GenerationRequest
-
         request = GenerationRequest(image=image, output=Path("set"), params=params, input_name=input_name)
         return run_one(self.pipeline, request)
 

@@ -14,7 +14,11 @@ import threading
 import time
 
 from ..errors import SetupError
-from ..server.jobs import JobOutput, JobStore
+from ..generation.pipeline import set_folders
+from ..generation.progress import GenerationCancelled
+from ..server.jobs import JobManager, JobOutput, JobStore
+from ..view_set.reading import set_files  # the file list the plain server gives
+from .transfer import write_files
 
 STORE_NAME = "glimpse-jobs"
 NAMESPACE = "glimpse"  # the store and the replicas find each other by name in it
@@ -34,8 +38,6 @@ class JobStoreActor:
     """The store (run as a threaded Ray actor; see `start_job_store`)."""
 
     def __init__(self, model_app: str, model_deployment: str, workers: int, max_queue: int):
-        from ..server.jobs import JobManager
-
         self._model = (model_deployment, model_app)
         self._handle = None
         self._contexts = {}  # job id -> JobContext of the running job
@@ -99,9 +101,7 @@ class JobStoreActor:
 
     # --- a worker thread of the manager ---------------------------------------------------
     def _run(self, job, context) -> list:
-        from ray import exceptions
-        from ..generation.progress import GenerationCancelled
-        from .transfer import write_files
+        from ray import exceptions  # Ray: only in the store's actor
 
         request = job.payload
         self._contexts[job.id] = context
@@ -129,9 +129,6 @@ class JobStoreActor:
 
 
 def _outputs(folder, samples: int) -> list:
-    from ..generation.pipeline import set_folders
-    from ..view_set.reading import set_files  # the file list the plain server gives
-
     return [JobOutput(sample=index, folder=path, files=set_files(path))
             for index, path in enumerate(set_folders(folder, samples))]
 

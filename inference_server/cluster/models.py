@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import InputError, describe_failure
+from ..generation.pipeline import Pipeline
+from ..generation.progress import GenerationCancelled
 from .transfer import generate_files
 
 
@@ -21,8 +23,7 @@ class ModelSpec:
     options: dict = field(default_factory=dict)
 
     def __call__(self):
-        from ..generation.pipeline import Pipeline
-        from ..generation.service import SyncDreamerService
+        from ..generation.service import SyncDreamerService  # torch: only where a model runs
 
         service = SyncDreamerService(**self.options)
         service.load_model()  # at start, so a missing checkpoint shows before any job is given out
@@ -40,8 +41,6 @@ def placement() -> dict:
 def run_one(pipeline, request, progress=None, should_cancel=None) -> dict:
     """{"files", "seconds"} of one request, {"cancelled": True, ...}, or {"error": {"code", "message"},
     "input_error": whether the image or a parameter was refused, "seconds"}."""
-    from ..generation.progress import GenerationCancelled
-
     start = time.monotonic()
     try:
         files = generate_files(pipeline, request, progress=progress, should_cancel=should_cancel)

@@ -24,6 +24,8 @@ from pydantic import Field
 from .. import protocol
 from ..errors import SetupError
 from ..server.settings import ServerSettings, settings_from
+from .models import ModelSpec
+from .serve_app import ingress_deployment, model_deployment
 
 _MODEL_ARGS = {"checkpoint": "checkpoint_path", "config": "config_path", "random_weights": "random_weights",
                "device": "device", "precision": "precision"}
@@ -59,10 +61,7 @@ class RayServiceArgs(ServerSettings):
 
 def build(args: dict):
     """The Serve application (an ingress bound to the model deployment) for `args`."""
-    from ray import serve
-
-    from .models import ModelSpec
-    from .serve_app import ingress_deployment, model_deployment
+    from ray import serve  # Ray: only where Serve calls the builder
 
     config = settings_from(RayServiceArgs, dict(args))
     token = os.environ.get(protocol.TOKEN_ENV, "").strip()

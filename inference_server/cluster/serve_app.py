@@ -14,7 +14,8 @@ from __future__ import annotations
 import threading
 
 from ..generation.model_info import unloaded_info
-from .job_store import wait_for_store
+from ..server.app import create_app
+from .job_store import RayJobStore, start_job_store, wait_for_store
 from .models import placement, run_one
 
 MODEL_DEPLOYMENT = "GlimpseModel"
@@ -118,16 +119,11 @@ def ingress_deployment(serve, token: str, settings, service_options: dict, *, st
             if models is not None:
                 import ray
 
-                from .job_store import start_job_store
-
                 start_job_store(ray, model_app=serve.get_replica_context().app_name,
                                 model_deployment=MODEL_DEPLOYMENT, workers=store_workers,
                                 max_queue=settings.max_queue, detached=True)
 
         def __serve_build_asgi_app__(self):
-            from ..server.app import create_app
-            from .job_store import RayJobStore
-
             token, settings, service_options = self._args
             jobs = RayJobStore()
             app = create_app(ClusterPipeline(ClusterService(jobs, service_options)), token, settings, jobs=jobs,

@@ -19,6 +19,8 @@ import urllib.request
 
 from .. import protocol
 from ..errors import InputError, SetupError
+from ..process_watch import watch_parent, watch_stdin
+from ..server.run import bind, url_host
 from ..version import __version__
 from .connect import error_summary, gpu_total, ray_cluster
 from .job_store import remove_leftover_store, start_job_store, wait_for_replicas
@@ -58,9 +60,6 @@ def replica_counts(args, gpus: float) -> tuple:
 
 
 def serve_on_ray(args, token: str, settings, service_options: dict) -> int:
-    from ..process_watch import watch_parent, watch_stdin
-    from ..server.run import bind, url_host
-
     if service_options.get("random_weights"):
         log.warning("--random-weights: every replica's views will be noise (for trying the pipeline)")
     probe = bind(settings.host, args.port)  # a port in use is refused now, before the cluster starts

@@ -10,6 +10,8 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
+from ..view_set.staging import Staged, check_destination
+
 
 def generate_files(pipeline, request, progress=None, should_cancel=None) -> dict:
     """Run `request` (pipeline.GenerationRequest) into a temporary folder; {relative path: bytes}."""
@@ -23,8 +25,6 @@ def generate_files(pipeline, request, progress=None, should_cancel=None) -> dict
 
 def write_files(files: dict, dest, overwrite: bool = False) -> Path:
     """Write `files` ({relative path: bytes}) as the folder `dest`, atomically; returns `dest`."""
-    from ..view_set.staging import Staged, check_destination
-
     dest = check_destination(dest, overwrite)
     with Staged(dest, overwrite) as stage:
         for name, data in files.items():

@@ -26,9 +26,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import protocol
 from ..errors import InputError, describe_failure
 from ..view_set.staging import replaced_whole
 from .params import GenerationParams, cli_flag, parse_params
+from .pipeline import GenerationRequest, set_folders
 
 MANIFEST_FILE = "manifest.jsonl"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -193,9 +195,6 @@ def _csv_value(text: str):
 def is_complete(item: BatchItem) -> bool:
     """True when every set of the image is on disk (what --resume skips). Sets appear whole
     (pipeline.py writes them atomically), and cameras.json, written last, marks each one."""
-    from .. import protocol
-    from .pipeline import set_folders
-
     if item.params is None:
         return False
     return all((folder / protocol.CAMERAS_FILE).is_file() for folder in set_folders(item.output, item.params.samples))
@@ -293,8 +292,6 @@ def timed(item: BatchItem, generate) -> ItemResult:
 
 def local_executor(pipeline, *, resume: bool):
     """Images one after the other on this machine, through `pipeline` (one model, loaded once)."""
-    from .pipeline import GenerationRequest
-
     def generate(item: BatchItem):
         pipeline.run(GenerationRequest(image=item.source, output=item.output, params=item.params,
                                        input_name=item.source.name, overwrite=resume))
