@@ -9,7 +9,7 @@ Only numpy and the standard library, so the same code runs in the server and ins
 """
 from .build import DEFAULT_RESOLUTION, RESOLUTIONS, MeshError, ProxyMesh, build_proxy_mesh
 from .hull import ViewCamera
-from .ply import UNSEEN_PROPERTY, read_ply, write_ply
+from .ply import UNSEEN_PROPERTY, write_ply
 
 __all__ = ["DEFAULT_RESOLUTION", "RESOLUTIONS", "MeshError", "ProxyMesh", "build_proxy_mesh", "ViewCamera",
-           "UNSEEN_PROPERTY", "read_ply", "write_ply"]
+           "UNSEEN_PROPERTY", "write_ply"]

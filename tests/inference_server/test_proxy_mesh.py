@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from inference_server import cameras
-from inference_server.proxy_mesh import MeshError, ViewCamera, build_proxy_mesh, read_ply, write_ply
+from inference_server.proxy_mesh import MeshError, ViewCamera, build_proxy_mesh, write_ply
+from ply_files import read_ply
 from inference_server.proxy_mesh import hull, tetra
 from inference_server.proxy_mesh.silhouettes import signed_distance, silhouette
 from proxy_mesh_scene import BOX, SCENE, SPHERE, inside, target_views

@@ -15,7 +15,7 @@ from inference_server.generation.masks import write_mesh_if_asked
 from inference_server.generation.params import job_options
 from inference_server.view_set import mesh as set_mesh
 from view_set_files import strip_from_views, write_view_set
-from inference_server.proxy_mesh import read_ply
+from ply_files import read_ply
 from proxy_mesh_scene import SPHERE, target_views
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
